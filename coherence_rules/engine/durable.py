@@ -1,0 +1,579 @@
+"""The production engine: criteria and rules compiled to a durable_rules ruleset, run through the
+C API (no ``Host``, no background threads).
+
+What durable_rules is given, and why (see ENGINE_NOTES in the design documents):
+
+- **Only safe condition shapes.** Every pattern compiles to exactly one shape:
+  ``{"$and": [{"t": TYPE}, {"pN": 1}, {"kA": {ALIAS: "kB"}}, ...]}``: a type test, one flag test,
+  and equality joins to earlier aliases. :data:`EMITTED_SHAPES` lists them; a test runs each
+  against the reference evaluator. No ``$not``, no ``$or``/``any``, no non-equality join, no regex
+  reaches the engine, so the segfault of non-equality joins inside ``$and`` (upstream #381), the
+  order-dependent negation and the union-firing of ``any`` cannot happen.
+- **Single-fact conditions are precomputed.** Everything a pattern says about its own fact
+  (constants, ``in``, ``matches`` with Python regular expressions, ``contains``, ``today``,
+  presence) is evaluated once per fact in Python and handed over as a flag ``pN: 1``.
+- **Joins compare canonical strings.** Join keys are type-tagged strings (``s:nurse``, ``n:1``,
+  ``d:2020-01-01``), so durable_rules' value coercions (``"1" == 1``, int/float joins) cannot
+  change an answer. No user value reaches the engine otherwise: facts carry only ``id``, ``t``,
+  flags and keys.
+- **Other joins are residual filters** evaluated in Python on each activation (``!=``, ``<``,
+  ``contains`` between two facts, comparisons through ``or``): always right, and quadratic only
+  where the criterion itself is.
+- **Disjunctions across facts** become one durable rule per disjunct.
+- **Negation is stratified.** ``not``/``exists`` patterns never reach the engine: they are
+  evaluated in Python when an activation is processed, and activations are processed stratum by
+  stratum, criteria last, so the facts a guard looks at are complete whatever the order of facts
+  in the files.
+- **Ids.** Each fact gets an explicit id; a duplicate-id answer (code 2) for a fact that is new
+  means the engine's 32-bit id hash collided (upstream #376): the fact is re-asserted under
+  another internal id, never merged.
+- **Isolation by process.** durable_rules cannot be cleaned up reliably after a run: measured,
+  ``delete_state`` double-frees whenever the state holds partial join frames (the normal case),
+  ``retract_fact`` crashes for some states of rulesets with many rules, and ``delete_ruleset``
+  leaks about 100 KB per ruleset. So the durable ruleset of a compiled definition is created once
+  per process (a small cache, :func:`_acquire`) and never touched again by the parent: each run
+  forks a child process that inherits the ruleset copy-on-write, asserts and matches, sends its
+  records back through a pipe, and exits. The parent's memory does not grow however many runs it
+  makes, one run cannot see another's facts, and a crash of the engine becomes an ``E502``
+  diagnostic instead of killing the caller. Where ``fork`` is not available the run happens in
+  process on a fresh ruleset that is then abandoned (correct, but it leaks).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import os
+import pickle
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..checker import (AllOf, AnyOf, Cmp, Const, CriterionIR, FactRecord, Has, InSet, Match, NotOf, NullRef, PathRef,
+                     PatternIR, Program, RuleIR, TodayRef, operand_bindings)
+from .semantics import (DEFAULT_MAX_DERIVED, MISSING, Derivation, DerivationLimit, MatchRecord, RunResult,
+                        check_guards, derive_values, derived_id, holds, path_value, split_patterns, stratify)
+
+#: The condition shapes the compiler emits, as templates. ``TYPE``, ``FLAG``, ``KEY``, ``ALIAS``
+#: and ``OTHERKEY`` are placeholders; joins repeat.
+EMITTED_SHAPES = (
+    {"$and": [{"t": "TYPE"}, {"FLAG": 1}]},
+    {"$and": [{"t": "TYPE"}, {"FLAG": 1}, {"KEY": {"ALIAS": "OTHERKEY"}}]},
+    {"$and": [{"t": "TYPE"}, {"FLAG": 1}, {"KEY": {"ALIAS": "OTHERKEY"}}, {"KEY": {"ALIAS": "OTHERKEY"}}]},
+)
+
+MAX_JOINS_PER_PATTERN = 4
+MAX_DISJUNCTS = 32
+_JOINABLE = ("string", "number", "date", "bool", "enum", "ref")
+
+_counter = itertools.count(1)
+_lock = threading.Lock()
+
+STATE_ID = "coherence"
+HANDLE_CACHE_SIZE = 64
+
+
+class _Handle:
+    """A durable_rules ruleset kept for reuse, with the lock that makes its runs one at a time."""
+
+    def __init__(self, handle: int):
+        self.handle = handle
+        self.lock = threading.Lock()
+
+
+_handles: "dict[str, _Handle]" = {}
+
+
+def _acquire(definition_json: str) -> _Handle:
+    """The cached durable ruleset for a definition, created on first use. Least recently used
+    handles beyond :data:`HANDLE_CACHE_SIZE` are forgotten, not deleted (see the module docstring)."""
+    import durable_rules_engine as dre
+
+    with _lock:
+        h = _handles.pop(definition_json, None)
+        if h is None:
+            h = _Handle(dre.create_ruleset(f"coherence_{next(_counter)}", definition_json))
+        _handles[definition_json] = h
+        while len(_handles) > HANDLE_CACHE_SIZE:
+            # forget the least recently used ruleset; deleting it would leak as much as keeping it
+            # and risks the crash described above, so its memory stays with the process
+            del _handles[next(iter(_handles))]
+        return h
+
+
+def _key_text(v: Any) -> Optional[str]:
+    """Canonical, type-tagged text of a join value; None for values that do not join."""
+    if isinstance(v, bool):
+        return "b:1" if v else "b:0"
+    if isinstance(v, int):
+        return f"n:{v}"
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            return None
+        return f"n:{int(v)}" if v.is_integer() else f"n:{v!r}"
+    if isinstance(v, dt.date):
+        return f"d:{v.isoformat()}"
+    if isinstance(v, str):
+        return "s:" + v
+    return None
+
+
+# ---- compilation --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Flag:
+    """One precomputed single-fact test: the conjunction ``conds`` on a fact of ``type``."""
+
+    name: str
+    type: str
+    conds: list
+
+
+@dataclass
+class _Key:
+    name: str
+    type: str
+    fields: tuple[str, ...]
+
+
+@dataclass
+class _Disjunct:
+    """One durable rule: a conjunctive version of a criterion's or rule's positive patterns."""
+
+    rule_name: str
+    owner: str  # criterion code or rule name
+    is_criterion: bool
+    aliases: list[str]  # durable alias per positive pattern
+    bindings: list[str]
+    residual: list  # conditions checked in Python on activation, with their pattern's binding
+    definition: list
+
+
+def _literals(c) -> list:
+    if isinstance(c, AllOf):
+        out = []
+        for i in c.items:
+            out += _literals(i)
+        return out
+    return [c]
+
+
+def _dnf(c, own: Optional[str]) -> list[list]:
+    """Disjunctive normal form, splitting only on ``or`` that involves other bindings (an ``or``
+    over the pattern's own fact stays one precomputed test)."""
+    if c is None:
+        return [[]]
+    if not (operand_bindings(c) - {None, own}):
+        return [[c]]
+    if isinstance(c, AllOf):
+        out = [[]]
+        for i in c.items:
+            out = [a + b for a in out for b in _dnf(i, own)]
+            if len(out) > MAX_DISJUNCTS:
+                return [[c]]
+        return out
+    if isinstance(c, AnyOf):
+        out = []
+        for i in c.items:
+            out += _dnf(i, own)
+        return out if len(out) <= MAX_DISJUNCTS else [[c]]
+    if isinstance(c, NotOf):
+        inner = c.item
+        if isinstance(inner, AnyOf):
+            return _dnf(AllOf(tuple(NotOf(i) for i in inner.items)), own)
+        if isinstance(inner, AllOf):
+            return _dnf(AnyOf(tuple(NotOf(i) for i in inner.items)), own)
+        if isinstance(inner, NotOf):
+            return _dnf(inner.item, own)
+        return [[c]]
+    return [[c]]
+
+
+class CompiledRuleset:
+    """A program's criteria and rules compiled for durable_rules; reusable across runs (each run
+    gets its own state). Call :meth:`close` (or use it as a context manager) to free it."""
+
+    def __init__(self, program: Program, criteria: Optional[list[CriterionIR]] = None):
+        import durable_rules_engine as dre
+
+        self._dre = dre
+        self.program = program
+        self.criteria = list(program.criteria if criteria is None else criteria)
+        self.rules = list(program.rules)
+        self.strata = stratify(self.rules)
+        self.flags: dict[str, list[_Flag]] = {}
+        self.keys: dict[str, list[_Key]] = {}
+        self._key_index: dict[tuple[str, tuple[str, ...]], _Key] = {}
+        self.disjuncts: dict[str, _Disjunct] = {}
+        self.guards: dict[str, list[PatternIR]] = {}
+        self.positives: dict[str, list[PatternIR]] = {}
+        self.guard_only: list[tuple[str, bool]] = []
+        self.by_name: dict[str, Any] = {}
+        definition: dict[str, Any] = {}
+        for owner, is_crit, patterns in itertools.chain(
+                ((r.name, False, r.patterns) for r in self.rules),
+                ((c.code, True, c.patterns) for c in self.criteria)):
+            self.by_name[owner] = next(x for x in (self.rules if not is_crit else self.criteria)
+                                       if (x.name if not is_crit else x.code) == owner)
+            positive, guards = split_patterns(patterns)
+            self.guards[owner] = guards
+            self.positives[owner] = positive
+            if not positive:
+                self.guard_only.append((owner, is_crit))
+                continue
+            for n, d in enumerate(self._compile(owner, is_crit, positive)):
+                name = f"{'c' if is_crit else 'r'}{len(self.disjuncts)}"
+                d.rule_name = name
+                self.disjuncts[name] = d
+                definition[name] = {"all": d.definition}
+        self.definition = definition
+        self._cached = _acquire(json.dumps(definition, ensure_ascii=False, sort_keys=True)) if definition else None
+        self._handle = self._cached.handle if self._cached is not None else None
+
+    def _flag(self, type_name: str, conds: list) -> _Flag:
+        lst = self.flags.setdefault(type_name, [])
+        for f in lst:
+            if f.conds == conds:
+                return f
+        f = _Flag(f"p{sum(len(v) for v in self.flags.values())}", type_name, conds)
+        lst.append(f)
+        return f
+
+    def _key(self, type_name: str, fields: tuple[str, ...]) -> _Key:
+        k = self._key_index.get((type_name, fields))
+        if k is None:
+            k = _Key(f"k{len(self._key_index)}", type_name, fields)
+            self._key_index[(type_name, fields)] = k
+            self.keys.setdefault(type_name, []).append(k)
+        return k
+
+    def _compile(self, owner: str, is_crit: bool, positive: list[PatternIR]) -> list[_Disjunct]:
+        per_pattern = [_dnf(p.cond, p.binding) for p in positive]
+        combos = [[]]
+        for alts in per_pattern:
+            combos = [c + [a] for c in combos for a in alts]
+            if len(combos) > MAX_DISJUNCTS:
+                combos = [[[p.cond] if p.cond is not None else [] for p in positive]]
+                break
+        out = []
+        index = {p.binding: i for i, p in enumerate(positive)}
+        for combo in combos:
+            own_conds: list[list] = [[] for _ in positive]
+            joins: list[list[tuple[_Key, int, _Key]]] = [[] for _ in positive]
+            residual = []
+            for i, (p, lits) in enumerate(zip(positive, combo)):
+                for lit in lits:
+                    others = operand_bindings(lit) - {None, p.binding}
+                    if not others:
+                        own_conds[i].append(lit)
+                        continue
+                    j = self._as_join(lit, p, index, positive, i)
+                    if j is not None and len(joins[i]) < MAX_JOINS_PER_PATTERN:
+                        mine, other_i, theirs = j
+                        joins[i].append((mine, other_i, theirs))
+                        # an equality join holds only when both values are present
+                        own_conds[i].append(Cmp("!=", PathRef(None, mine.fields, None), NullRef()))
+                        own_conds[other_i].append(Cmp("!=", PathRef(None, theirs.fields, None), NullRef()))
+                    else:
+                        residual.append((p.binding, lit))
+            aliases = [f"a{i}" for i in range(len(positive))]
+            definition = []
+            for i, p in enumerate(positive):
+                flag = self._flag(p.type, own_conds[i])
+                conds: list[Any] = [{"t": p.type}, {flag.name: 1}]
+                for mine, other_i, theirs in joins[i]:
+                    conds.append({mine.name: {aliases[other_i]: theirs.name}})
+                definition.append({aliases[i]: {"$and": conds}})
+            out.append(_Disjunct("", owner, is_crit, aliases, [p.binding for p in positive], residual, definition))
+        return out
+
+    def _as_join(self, lit, p: PatternIR, index: dict, positive: list[PatternIR], i: int):
+        """``(own key, other pattern index, other key)`` when ``lit`` is an equality between a path
+        of this pattern's fact and a path of one earlier binding, else None."""
+        if not isinstance(lit, Cmp) or lit.op != "==":
+            return None
+        a, b = lit.left, lit.right
+        if not (isinstance(a, PathRef) and isinstance(b, PathRef)):
+            return None
+        if a.binding in (None, p.binding) and b.binding not in (None, p.binding):
+            mine, theirs = a, b
+        elif b.binding in (None, p.binding) and a.binding not in (None, p.binding):
+            mine, theirs = b, a
+        else:
+            return None
+        if mine.type is None or mine.type.kind not in _JOINABLE or theirs.type.kind not in _JOINABLE:
+            return None
+        other_i = index.get(theirs.binding)
+        if other_i is None or other_i >= i:
+            return None
+        return (self._key(p.type, mine.fields), other_i, self._key(positive[other_i].type, theirs.fields))
+
+    # ---- running
+
+    def close(self) -> None:
+        """Release this object. The durable ruleset stays in the process cache for the next
+        compilation of the same definition."""
+        self._handle = None
+        self._cached = None
+
+    def __enter__(self) -> "CompiledRuleset":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def run(self, facts: list[FactRecord], today: dt.date, max_derived: int = DEFAULT_MAX_DERIVED) -> RunResult:
+        if self._cached is None:  # nothing reaches the engine: guards only
+            return _Run(self, facts, today, max_derived).execute()
+        if hasattr(os, "fork") and FORK:
+            with self._cached.lock:
+                return _run_forked(self, facts, today, max_derived)
+        # no fork: a fresh ruleset for this run, abandoned afterwards
+        fresh = self._dre.create_ruleset(f"coherence_{next(_counter)}", json.dumps(self.definition, sort_keys=True))
+        saved = self._handle
+        self._handle = fresh
+        try:
+            return _Run(self, facts, today, max_derived).execute()
+        finally:
+            self._handle = saved
+
+
+class EngineError(Exception):
+    pass
+
+
+class _Run:
+    def __init__(self, compiled: CompiledRuleset, facts: list[FactRecord], today: dt.date, max_derived: int):
+        self.c = compiled
+        self.today = today
+        self.max_derived = max_derived
+        self.store: dict[str, FactRecord] = {f.id: f for f in facts}
+        self.by_type: dict[str, list[FactRecord]] = {}
+        for f in sorted(facts, key=lambda f: f.id):
+            self.by_type.setdefault(f.type, []).append(f)
+        self.result = RunResult()
+        self.sid = STATE_ID
+        self.internal: dict[str, str] = {}  # internal id -> fact id
+        self.queued: dict[int, list] = {}
+        self.criterion_acts: list = []
+        self.pending: list[FactRecord] = []
+        self.seen_derivations: set = set()
+        self.matches: dict[tuple, MatchRecord] = {}
+
+    def execute(self) -> RunResult:
+        c = self.c
+        if c._handle is not None:
+            for f in sorted(self.store.values(), key=lambda f: f.id):
+                self._assert(f)
+        self._loop()
+        for owner, is_crit in c.guard_only:
+            if is_crit:
+                self._fire_criterion(owner, {})
+        for name, env in sorted(self.criterion_acts, key=lambda a: (a[0], sorted((k, v.id) for k, v in a[1].items()))):
+            self._criterion_activation(name, env)
+        res = self.result
+        res.matches = [self.matches[k] for k in sorted(self.matches)]
+        for ds in res.derivations.values():
+            ds.sort(key=lambda d: (d.rule, d.premises))
+        return res
+
+    # facts into the engine
+
+    def _engine_fact(self, f: FactRecord) -> Optional[dict]:
+        flags = self.c.flags.get(f.type)
+        if not flags:
+            return None
+        rec: dict[str, Any] = {}
+        for flag in flags:
+            if all(holds(cond, f, {}, self.store, self.today) for cond in flag.conds):
+                rec[flag.name] = 1
+        if not rec:
+            return None
+        for key in self.c.keys.get(f.type, ()):
+            v = path_value(PathRef(None, key.fields, None), f, {}, self.store)
+            if v is not MISSING:
+                text = _key_text(v)
+                if text is not None:
+                    rec[key.name] = text
+        rec["t"] = f.type
+        rec["sid"] = self.sid
+        return rec
+
+    def _assert(self, f: FactRecord) -> None:
+        rec = self._engine_fact(f)
+        if rec is None:
+            return
+        dre = self.c._dre
+        internal = f.id
+        for attempt in range(8):
+            rec["id"] = internal
+            text = json.dumps(rec, ensure_ascii=False)
+            code, offset = dre.assert_fact(self.c._handle, text)
+            if code == 2:
+                # a new fact reported as a duplicate: the engine's id hash collided; never merge
+                internal = f"{f.id}\u0001{attempt + 1}"
+                continue
+            self.internal[internal] = f.id
+            if code == 0:
+                self._drain(offset)
+            return
+        raise EngineError(f"could not store fact '{f.id}': its id keeps colliding in the engine")
+
+    def _drain(self, offset: int) -> None:
+        dre = self.c._dre
+        res = dre.start_action_for_state(self.c._handle, offset)
+        if not res:
+            return
+        message = res[1]
+        while message:
+            self._activation(json.loads(message))
+            message = dre.complete_and_start_action(self.c._handle, offset)
+
+    def _activation(self, message: dict) -> None:
+        for rule_name, aliases in message.items():
+            d = self.c.disjuncts[rule_name]
+            env = {}
+            for alias, binding in zip(d.aliases, d.bindings):
+                fid = self.internal[aliases[alias]["id"]]
+                env[binding] = self.store[fid]
+            if d.is_criterion:
+                self.criterion_acts.append((rule_name, env))
+            else:
+                self.queued.setdefault(self.c.strata[d.owner], []).append((rule_name, env))
+
+    # processing
+
+    def _loop(self) -> None:
+        # guard-only rules run once their stratum comes up
+        guard_only_rules = {owner for owner, is_crit in self.c.guard_only if not is_crit}
+        done_guard_only: set[str] = set()
+        while True:
+            while self.pending:
+                f = self.pending.pop(0)
+                self._assert(f)
+            levels = [lvl for lvl, acts in self.queued.items() if acts]
+            waiting = sorted(self.c.strata[r] for r in guard_only_rules - done_guard_only)
+            if not levels and not waiting:
+                return
+            level = min(levels + waiting)
+            for r in sorted(guard_only_rules - done_guard_only):
+                if self.c.strata[r] == level:
+                    done_guard_only.add(r)
+                    self._rule_activation_env(self.c.by_name[r], {}, None)
+            acts = self.queued.pop(level, [])
+            for rule_name, env in acts:
+                d = self.c.disjuncts[rule_name]
+                self._rule_activation_env(self.c.by_name[d.owner], env, d)
+
+    def _residual_ok(self, d, env) -> bool:
+        for binding, lit in d.residual:
+            own = env.get(binding)
+            if not holds(lit, own, env, self.store, self.today):
+                return False
+        return True
+
+    def _rule_activation_env(self, rule: RuleIR, env: dict, d) -> None:
+        if d is not None and not self._residual_ok(d, env):
+            return
+        bound = {f.id for f in env.values()}
+        guards = check_guards(self.c.guards[rule.name], env, bound, self.by_type, self.store, self.today)
+        if guards is None:
+            return
+        values = derive_values(rule, env, self.store, self.today)
+        if values is None:
+            return
+        fid = derived_id(rule.derive_type, values)
+        premises = tuple((p.binding, env[p.binding].id) for p in self.c.positives[rule.name])
+        key = (fid, rule.name, premises)
+        if key in self.seen_derivations:
+            return
+        self.seen_derivations.add(key)
+        if fid not in self.store:
+            if len(self.result.derived) >= self.max_derived:
+                raise DerivationLimit(self.max_derived, rule.name)
+            rec = FactRecord(fid, rule.derive_type, None, values, None, derived=True)
+            self.store[fid] = rec
+            self.result.derived[fid] = rec
+            lst = self.by_type.setdefault(rec.type, [])
+            lst.append(rec)
+            lst.sort(key=lambda f: f.id)
+            self.pending.append(rec)
+        self.result.derivations.setdefault(fid, []).append(Derivation(rule.name, premises, guards))
+
+    def _criterion_activation(self, rule_name: str, env: dict) -> None:
+        d = self.c.disjuncts[rule_name]
+        if not self._residual_ok(d, env):
+            return
+        self._fire_criterion(d.owner, env)
+
+    def _fire_criterion(self, code: str, env: dict) -> None:
+        bound = {f.id for f in env.values()}
+        guards = check_guards(self.c.guards[code], env, bound, self.by_type, self.store, self.today)
+        if guards is None:
+            return
+        bindings = tuple((p.binding, env[p.binding].id) for p in self.c.positives[code])
+        m = MatchRecord(code, bindings, guards)
+        key = (code, m.fact_ids)
+        prev = self.matches.get(key)
+        if prev is None or m.bindings < prev.bindings:
+            self.matches[key] = m
+
+
+FORK = True  # tests may turn it off to exercise the in-process path
+
+
+def _run_forked(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.date, max_derived: int) -> RunResult:
+    """Run in a child process (see the module docstring) and return what it recorded."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: run, send, exit without running the parent's exit handlers
+        status = 1
+        try:
+            os.close(r)
+            try:
+                res = _Run(compiled, facts, today, max_derived).execute()
+                payload = ("ok", (res.matches, {k: (v.type, v.values) for k, v in res.derived.items()},
+                                  res.derivations))
+            except DerivationLimit as e:
+                payload = ("limit", (e.limit, e.rule))
+            except BaseException as e:  # noqa: BLE001 - reported to the parent as an engine error
+                payload = ("error", f"{type(e).__name__}: {e}")
+            data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(w, "wb") as out:
+                out.write(data)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(w)
+    with os.fdopen(r, "rb") as inp:
+        data = inp.read()
+    _, wstatus = os.waitpid(pid, 0)
+    if not data:
+        sig = os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else None
+        raise EngineError("the rule engine stopped" + (f" with signal {sig}" if sig else f" (status {wstatus})"))
+    kind, body = pickle.loads(data)  # our own child's bytes, never user input
+    if kind == "limit":
+        raise DerivationLimit(*body)
+    if kind == "error":
+        raise EngineError(body)
+    matches, derived, derivations = body
+    res = RunResult(matches=matches, derivations=derivations)
+    res.derived = {k: FactRecord(k, t, None, values, None, derived=True) for k, (t, values) in derived.items()}
+    return res
+
+
+def run_durable(program: Program, facts: list[FactRecord], today: dt.date, max_derived: int = DEFAULT_MAX_DERIVED,
+                compiled: Optional[CompiledRuleset] = None) -> RunResult:
+    """Run ``program`` over ``facts``. Pass ``compiled`` to reuse a compiled ruleset across runs."""
+    if compiled is not None:
+        return compiled.run(facts, today, max_derived)
+    with CompiledRuleset(program) as c:
+        return c.run(facts, today, max_derived)

@@ -1,0 +1,126 @@
+"""The result of a check: findings, summary, interaction matrix, accepts, diagnostics.
+
+``Report.to_dict()`` is the ``coherence-report/1`` JSON document (docs/report-format.md);
+``to_json()`` serialises it deterministically (sorted keys, fixed list orders).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+from . import __version__
+from .checker import SCORE_LABELS, RulesetInfo
+from .diagnostics import Diagnostic, SourceLines
+from .findings import Finding
+
+SCHEMA = "coherence-report/1"
+
+INDEX_FORMULA = ("The coherence index is the sum of the scores of the findings (conflicts accepted as trade-offs "
+                 "left out), divided by three times their number: -1 when every interaction cancels its "
+                 "counterpart, +1 when every one is indivisible, 0 when conflicts and synergies balance.")
+
+
+@dataclass
+class Report:
+    """What ``coherence check`` reports. Usable from Python and notebooks (``_repr_html_``)."""
+
+    findings: list[Finding]
+    facts: int
+    derived_facts: int
+    criteria_run: int
+    as_of: dt.date
+    rulesets: list[RulesetInfo]
+    inputs: list[str]
+    accepts: list[dict] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    instruments: dict[str, str] = field(default_factory=dict)  # id -> title
+    sources: Optional[SourceLines] = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    # ---- views
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+    def failing(self, fail_on: int) -> list[Finding]:
+        """Open or expired findings scoring ``fail_on`` or lower (synergies never fail a run)."""
+        return [f for f in self.findings if f.status in ("open", "expired") and f.score < 0 and f.score <= fail_on]
+
+    def summary(self) -> dict:
+        by_score = {str(s): 0 for s in range(-3, 4)}
+        by_dim: dict[str, int] = {}
+        status = {"open": 0, "accepted": 0, "expired": 0}
+        for f in self.findings:
+            by_score[str(f.score)] += 1
+            by_dim[f.dimension] = by_dim.get(f.dimension, 0) + 1
+            status[f.status] += 1
+        counted = [f for f in self.findings if not (f.status == "accepted" and f.score < 0)]
+        index = round(sum(f.score for f in counted) / (3 * len(counted)), 4) if counted else None
+        return {
+            "facts": self.facts, "derived_facts": self.derived_facts, "criteria_run": self.criteria_run,
+            "findings": len(self.findings), **status,
+            "conflicts": sum(1 for f in self.findings if f.score < 0),
+            "synergies": sum(1 for f in self.findings if f.score > 0),
+            "by_score": by_score, "by_dimension": dict(sorted(by_dim.items())),
+            "coherence_index": index, "coherence_index_formula": INDEX_FORMULA,
+        }
+
+    def matrix(self) -> dict:
+        cells: dict[tuple[str, str], dict] = {}
+        involved: set[str] = set()
+        for f in self.findings:
+            inst = f.instruments
+            pairs = [(a, b) for i, a in enumerate(inst) for b in inst[i + 1:]] or [(a, a) for a in inst]
+            for a, b in pairs:
+                involved.update((a, b))
+                c = cells.setdefault((a, b), {"a": a, "b": b, "worst": f.score, "best": f.score, "count": 0,
+                                              "findings": []})
+                c["worst"] = min(c["worst"], f.score)
+                c["best"] = max(c["best"], f.score)
+                c["count"] += 1
+                c["findings"].append(f.fingerprint)
+        ids = sorted(set(self.instruments) | involved)
+        return {
+            "instruments": [{"id": i, "title": self.instruments.get(i, i)} for i in ids],
+            "cells": [cells[k] for k in sorted(cells)],
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            "schema": SCHEMA,
+            "tool": {"name": "coherence", "version": __version__},
+            "as_of": self.as_of.isoformat(),
+            "rulesets": [{"name": r.name, "title": r.title, "version": r.version} for r in self.rulesets],
+            "inputs": sorted(self.inputs),
+            "summary": self.summary(),
+            "matrix": self.matrix(),
+            "findings": [f.to_dict() for f in self.findings],
+            "accepts": self.accepts,
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    def source_texts(self) -> dict[str, str]:
+        if self.sources is None:
+            return {}
+        return {f: self.sources.text(f) or "" for f in self.sources.files()}
+
+    def _repr_html_(self) -> str:
+        from .render.html import render_html
+
+        return render_html(self.to_dict(), self.source_texts())
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"<Report {s['findings']} findings ({s['open']} open, {s['accepted']} accepted, "
+                f"{s['expired']} expired) over {s['facts']} facts>")
+
+
+def score_label(score: int) -> str:
+    return SCORE_LABELS[score]

@@ -1,0 +1,275 @@
+"""Reading sources: `.policy`, `.rules`, Markdown with fenced `policy`/`rules` blocks, CSV inventories.
+
+Directories recurse (sorted, so the result never depends on the file system's order). Files are read
+as bytes and checked before anything parses them: size limit, NUL bytes (binary), UTF-8 (a byte
+order mark is dropped), CRLF and CR line ends normalised. Every problem is a diagnostic, never an
+exception.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+from . import ast as A
+from .diagnostics import Diagnostic, SourceLines
+from .parse import parse_source
+
+EXTENSIONS = (".policy", ".rules", ".md", ".csv")
+DEFAULT_MAX_FILE_SIZE = 32 * 1024 * 1024
+
+
+def max_file_size() -> int:
+    try:
+        return int(os.environ.get("COHERENCE_MAX_FILE_SIZE", DEFAULT_MAX_FILE_SIZE))
+    except ValueError:
+        return DEFAULT_MAX_FILE_SIZE
+
+
+@dataclass
+class Loaded:
+    """What reading a set of paths produced: modules, the source text of each file, diagnostics."""
+
+    modules: list[A.Module] = field(default_factory=list)
+    sources: SourceLines = field(default_factory=SourceLines)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+def display_path(path: Path) -> str:
+    """The path as shown in diagnostics and reports: relative to the working directory when inside
+    it, with `/` separators, so reports do not depend on where the repository lives."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        rel = str(path)
+    if rel.startswith(".." + os.sep) or rel == "..":
+        rel = str(path)
+    return rel.replace(os.sep, "/")
+
+
+def _point(file: str, line: int = 1, col: int = 1) -> A.Span:
+    return A.Span.model_construct(file=file, line=line, column=col, end_line=line, end_column=col + 1)
+
+
+def discover(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, bool]], list[Diagnostic]]:
+    """Expand directories into source files. Returns ``(path, explicit)`` pairs, sorted and unique."""
+    found: dict[Path, bool] = {}
+    diags = []
+    for p in paths:
+        path = Path(p)
+        shown = display_path(path)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if name.endswith(EXTENSIONS) and not name.startswith("."):
+                        found.setdefault(Path(root) / name, False)
+        elif path.is_file():
+            if not str(path).endswith(EXTENSIONS):
+                diags.append(Diagnostic.make("E117", f"unsupported file '{shown}'", _point(shown),
+                                             help="sources are .policy, .rules, .md and .csv files"))
+            else:
+                found[path] = True
+        else:
+            diags.append(Diagnostic.make("E110", f"cannot read '{shown}': no such file or directory", None))
+    return sorted(found.items(), key=lambda kv: display_path(kv[0])), diags
+
+
+def read_text(path: Path, shown: str) -> tuple[Optional[str], list[Diagnostic]]:
+    """The file's text, or diagnostics (too large, binary, not UTF-8, unreadable)."""
+    limit = max_file_size()
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            return None, [Diagnostic.make("E113", f"file is too large ({size / 1048576:.1f} MiB; the limit is "
+                                                  f"{limit / 1048576:.0f} MiB)", _point(shown),
+                                          help="split the file, or set COHERENCE_MAX_FILE_SIZE (bytes)")]
+        data = path.read_bytes()
+    except OSError as e:
+        return None, [Diagnostic.make("E110", f"cannot read '{shown}': {e.strerror or e}", None)]
+    if b"\x00" in data:
+        pos = data.index(b"\x00")
+        line = data.count(b"\n", 0, pos) + 1
+        return None, [Diagnostic.make("E112", "binary file (contains NUL bytes)", _point(shown, line),
+                                      help="sources are UTF-8 text")]
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        return None, [Diagnostic.make("E111", f"invalid UTF-8 (byte 0x{data[e.start]:02x})", _point(shown, line, col),
+                                      label="not UTF-8", help="re-save the file as UTF-8")]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text, []
+
+
+_FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})\s*(?P<info>[^\n`]*)$")
+
+
+def markdown_blocks(text: str) -> list[tuple[str, int, str]]:
+    """Fenced blocks tagged ``policy`` or ``rules``: ``(kind, first_line_index, block_text)``.
+
+    ``first_line_index`` is the 0-based index of the block's first content line, so parsing the
+    block with that many lines of offset reports the Markdown file's own line numbers.
+    """
+    lines = text.split("\n")
+    out = []
+    i = 0
+    while i < len(lines):
+        m = _FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        fence = m.group("fence")
+        info = m.group("info").strip().split()
+        tag = info[0].lower() if info else ""
+        j = i + 1
+        while j < len(lines):
+            close = lines[j].strip()
+            if close.startswith(fence[0] * len(fence)) and set(close) <= {fence[0]}:
+                break
+            j += 1
+        if tag in ("policy", "rules"):
+            out.append((tag, i + 1, "\n".join(lines[i + 1:j])))
+        i = j + 1
+    return out
+
+
+def _csv_cells(line: str) -> list[int]:
+    """1-based start columns of the cells of one physical CSV line."""
+    cols = [1]
+    quoted = False
+    for idx, ch in enumerate(line):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            cols.append(idx + 2)
+    return cols
+
+
+def parse_csv(text: str, file: str) -> tuple[A.Module, list[Diagnostic]]:
+    """A CSV inventory: header ``type,id,title,field...``; one fact per row; cells typed later by
+    the schema (values are kept as ``cell`` strings; empty cells are absent fields)."""
+    diags: list[Diagnostic] = []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    physical = text.split("\n")
+    try:
+        rows = []
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            rows.append((start, row))
+    except csv.Error as e:
+        return A.Module(file=file, kind="policy"), [Diagnostic.make("E115", f"malformed CSV: {e}", _point(file, reader.line_num or 1))]
+    rows = [(ln, r) for ln, r in rows if any(c.strip() for c in r)]
+    if not rows:
+        return A.Module(file=file, kind="policy"), [Diagnostic.make("E114", "empty CSV inventory", _point(file))]
+    hline, header = rows[0]
+    header = [h.strip() for h in header]
+    if len(header) < 2 or header[0] != "type" or header[1] != "id":
+        return A.Module(file=file, kind="policy"), [Diagnostic.make(
+            "E115", "a CSV inventory's header must start with `type,id`", _point(file, hline),
+            help="write the header as `type,id,title,<field>,...`")]
+    for col, name in enumerate(header[2:], start=2):
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+            return A.Module(file=file, kind="policy"), [Diagnostic.make(
+                "E115", f"column {col + 1} has no valid field name ('{name}')", _point(file, hline),
+                help="field columns are snake_case field names")]
+    items = []
+    for line, row in rows[1:]:
+        src = physical[line - 1] if line - 1 < len(physical) else ""
+        cols = _csv_cells(src)
+        if len(row) > len(header):
+            diags.append(Diagnostic.make("E115", f"row has {len(row)} cells but the header has {len(header)}",
+                                         _point(file, line)))
+            continue
+
+        def span(ci: int, width: int) -> A.Span:
+            c = cols[ci] if ci < len(cols) else 1
+            return A.Span.model_construct(file=file, line=line, column=c, end_line=line, end_column=c + max(width, 1))
+
+        cells = [c.strip() for c in row] + [""] * (len(header) - len(row))
+        type_name, fid = cells[0], cells[1]
+        if not type_name or not fid:
+            diags.append(Diagnostic.make("E115", "row without a type or an id", _point(file, line)))
+            continue
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", fid):
+            diags.append(Diagnostic.make("E115", f"invalid fact id '{fid}'", span(1, len(fid)),
+                                         help="ids start with a letter and hold letters, digits, _ . -"))
+            continue
+        title = cells[2] if len(header) > 2 and header[2] == "title" and cells[2] else None
+        fields = []
+        for ci in range(2, len(header)):
+            name = header[ci]
+            if name == "title" or not cells[ci]:
+                continue
+            vs = span(ci, len(cells[ci]))
+            value = A.Value.model_construct(span=vs, kind="cell", value=cells[ci], text=cells[ci], items=[])
+            fields.append(A.Field.model_construct(span=vs, name=name, name_span=vs, value=value))
+        items.append(A.Fact.model_construct(
+            span=A.Span.model_construct(file=file, line=line, column=1, end_line=line, end_column=len(src) + 1),
+            type_name=type_name, type_span=span(0, len(type_name)), id=fid, id_span=span(1, len(fid)),
+            title=title, fields=fields,
+        ))
+    return A.Module.model_construct(file=file, kind="policy", items=items, comments=[]), diags
+
+
+def load_file(path: Path, explicit: bool, loaded: Loaded, shown: Optional[str] = None) -> None:
+    """Read and parse one file into ``loaded``."""
+    shown = shown or display_path(path)
+    text, diags = read_text(path, shown)
+    loaded.diagnostics += diags
+    if text is None:
+        return
+    loaded.sources.add(shown, text)
+    loaded.files.append(shown)
+    load_text(text, shown, explicit, loaded)
+
+
+def load_text(text: str, shown: str, explicit: bool, loaded: Loaded) -> None:
+    """Parse text that was already read (also used for the shipped rulesets)."""
+    if shown.endswith(".md"):
+        blocks = markdown_blocks(text)
+        if not blocks and explicit:
+            loaded.diagnostics.append(Diagnostic.make("W403", "no fenced block tagged `policy` or `rules`",
+                                                      _point(shown)))
+        for kind, offset, block in blocks:
+            module, diags = parse_source(block, shown, kind=kind, line_offset=offset)
+            loaded.modules.append(module)
+            loaded.diagnostics += diags
+        return
+    if shown.endswith(".csv"):
+        module, diags = parse_csv(text, shown)
+    else:
+        kind = "rules" if shown.endswith(".rules") else "policy"
+        if not text.strip():
+            loaded.diagnostics.append(Diagnostic.make("E114", "empty file: no statements", _point(shown),
+                                                      help="add facts, or remove the file"))
+            return
+        module, diags = parse_source(text, shown, kind=kind)
+        if not diags and not module.items:
+            diags = [Diagnostic.make("E114", "the file holds only comments: no statements", _point(shown))]
+    loaded.modules.append(module)
+    loaded.diagnostics += diags
+
+
+def load_paths(paths: Iterable[str | Path], loaded: Optional[Loaded] = None) -> Loaded:
+    """Discover and parse every source under ``paths``."""
+    loaded = loaded or Loaded()
+    files, diags = discover(paths)
+    loaded.diagnostics += diags
+    for path, explicit in files:
+        load_file(path, explicit, loaded)
+    return loaded
