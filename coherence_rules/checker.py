@@ -276,8 +276,8 @@ def check_facts(schema: Schema, facts: list[A.Fact], diags: list[Diagnostic],
                                              help=did_you_mean(item, candidates)))
                 values.pop(name, None)
             elif target.type != target_type:
-                diags.append(Diagnostic.make("E204", f"'{item}' is a {target.type}, but '{name}' expects a {target_type}",
-                                             span, label=f"expected a {target_type}"))
+                diags.append(Diagnostic.make("E204", f"'{item}' is {_a(target.type)}, but '{name}' expects {_a(target_type)}",
+                                             span, label=f"expected {_a(target_type)}"))
                 values.pop(name, None)
     # inheritance, in dependency order
     done: set[str] = set()
@@ -312,6 +312,11 @@ def check_facts(schema: Schema, facts: list[A.Fact], diags: list[Diagnostic],
                                              help=f"add `{fname}: ...` ({spec.type.describe()})"))
         del rec._fields_ast  # type: ignore[attr-defined]
     return records
+
+
+def _a(noun: str) -> str:
+    """The noun with its indefinite article: 'an actor', 'a measure'."""
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
 # ---- conditions ---------------------------------------------------------------------------------------------
@@ -461,6 +466,14 @@ def _resolve_cond(c: A.Condition, scope: _Scope, diags: list) -> Optional[CondIR
                                              help="write `field == null`"))
                 return None
             return Cmp(c.op, other, NullRef())
+        if isinstance(left, tuple) and isinstance(right, tuple) and left[0] == "word" and scope.own is not None:
+            # two bare words: the left one was meant as a field of the pattern's fact
+            t = scope.schema.types[scope.own]
+            diags.append(Diagnostic.make("E208", f"type '{t.name}' has no field '{left[1]}'", left[2],
+                                         label=f"not a field of {t.name}",
+                                         help=did_you_mean(left[1], list(t.fields) + list(scope.bindings))
+                                         or f"fields of {t.name}: {', '.join(t.fields)}"))
+            return None
         left = _settle(left, _type_of(right) if not isinstance(right, tuple) else None, scope.schema, diags, _ctx(c.left))
         right = _settle(right, _type_of(left), scope.schema, diags, _ctx(c.left))
         if left is None or right is None:
@@ -628,10 +641,21 @@ _TEMPLATE_PART = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _TEMPLATE_NAME = re.compile(r"^([a-z][a-z0-9_]*)(?:\.([a-z][a-z0-9_]*))?$")
 
 
-def check_template(text: str, span: A.Span, bindings: dict[str, str], schema: Schema, diags: list) -> bool:
+def _placeholder_span(span: A.Span, text: str, m: re.Match) -> A.Span:
+    """The placeholder's own location when the string is written on one line without escapes
+    (then characters map one to one), else the whole string."""
+    if span.line == span.end_line and span.end_column - span.column == len(text) + 2:
+        start = span.column + 1 + m.start()
+        return A.Span.model_construct(file=span.file, line=span.line, column=start, end_line=span.line,
+                                      end_column=start + len(m.group(0)))
+    return span
+
+
+def check_template(text: str, whole: A.Span, bindings: dict[str, str], schema: Schema, diags: list) -> bool:
     """Templates substitute ``{binding}`` and ``{binding.field}`` only; ``{{``/``}}`` are braces."""
     ok = True
     for m in _TEMPLATE_PART.finditer(text):
+        span = _placeholder_span(whole, text, m)
         tok = m.group(0)
         if tok in ("{{", "}}"):
             continue
@@ -696,8 +720,7 @@ def render_template(text: str, bindings: dict[str, FactRecord], facts: dict[str,
         value = fact.values.get(f)
         if value is None:
             return "(none)"
-        if isinstance(value, str) and value in facts and facts[value].type != fact.type or (
-                isinstance(value, str) and f != "id" and value in facts and _is_ref(fact, f, facts)):
+        if isinstance(value, str) and value in facts:  # a reference: the referenced fact's title
             ref = facts[value]
             return ref.title or ref.id
         if isinstance(value, tuple):
@@ -705,10 +728,6 @@ def render_template(text: str, bindings: dict[str, FactRecord], facts: dict[str,
         return show(value)
 
     return _TEMPLATE_PART.sub(sub, text)
-
-
-def _is_ref(fact: FactRecord, f: str, facts: dict) -> bool:
-    return True
 
 
 def describe_fact(fact: FactRecord) -> str:

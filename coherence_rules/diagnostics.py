@@ -86,8 +86,9 @@ CODES: dict[str, CodeDoc] = {
            "that fit the header.",
            "name,kind\nMOH,ministry", "Start the header with `type,id,title`."),
         _c("E116", "error", "nesting too deep",
-           "A condition is nested more deeply than the limit (100 levels of parentheses or `not`).",
-           "((((((...))))))", "Simplify the condition."),
+           "A condition is nested more deeply than the limit: 100 levels of `and`/`or`/`not` (parentheses "
+           "that only group add no level).",
+           "not not not ... not aim == increase  # 101 times", "Simplify the condition."),
         _c("E117", "error", "unsupported file",
            "A file given on the command line is not a `.policy`, `.rules`, `.md` or `.csv` file.",
            "coherence lint notes.txt", "Pass policy sources only; directories are searched for these extensions."),
@@ -122,7 +123,7 @@ CODES: dict[str, CodeDoc] = {
         _c("E209", "error", "incompatible comparison",
            "The two sides of a comparison have types that can never be equal or ordered (a date with a "
            "number, one enum with another, ordering on text).",
-           "o: objective where aim == nurse", "Compare values of the same type."),
+           "o: objective where aim == m.occupation", "Compare values of the same type."),
         _c("E210", "error", "invalid template",
            "Message templates substitute `{binding}` and `{binding.field}` only: no expressions, no "
            "attribute access beyond fields, no format specifications.",

@@ -161,11 +161,29 @@ def lint(paths: Sequence[str | Path], rulesets: Optional[Sequence[str]] = None) 
     ws = load(paths, rulesets)
     program = check(ws.rule_modules + ws.policy_modules)
     diags = list(ws.diagnostics) + list(program.diagnostics)
+    diags += _stratification(program)
     reference = [f for f in program.facts if _from_rules(f, ws)]
     for t in program.tests:
         _, td = check_test_facts(program, t, reference)
         diags += td
     return LintResult(sort_diagnostics(diags), ws.sources, program)
+
+
+def _stratification(program: Program) -> list[Diagnostic]:
+    """E502 for rules that depend on each other through `not`/`exists` (found without running)."""
+    from .engine import NegationCycle
+    from .engine.semantics import stratify
+
+    try:
+        stratify(program.rules)
+    except NegationCycle as e:
+        return [_cycle_diagnostic(program, e)]
+    return []
+
+
+def _cycle_diagnostic(program: Program, e) -> Diagnostic:
+    return Diagnostic.make("E502", str(e), _rule_span(program, e.rules[0]) if e.rules else None,
+                           help="a rule cannot depend, through `not` or `exists`, on what it derives itself")
 
 
 def _from_rules(fact, ws: Workspace) -> bool:
@@ -216,9 +234,7 @@ def run_check(paths: Sequence[str | Path], rulesets: Optional[Sequence[str]] = N
             "E501", str(e), _rule_span(program, e.rule), help="raise --max-derived if the policy set is really that large")])
         return report
     except NegationCycle as e:
-        report.diagnostics = sort_diagnostics(diags + [Diagnostic.make(
-            "E502", str(e), _rule_span(program, e.rules[0]) if e.rules else None,
-            help="a rule cannot depend, through `not` or `exists`, on what it derives itself")])
+        report.diagnostics = sort_diagnostics(diags + [_cycle_diagnostic(program, e)])
         return report
     except EngineError as e:
         report.diagnostics = sort_diagnostics(diags + [Diagnostic.make(

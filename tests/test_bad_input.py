@@ -71,13 +71,13 @@ CASES: dict[str, tuple[dict[str, bytes], str, str, str | None]] = {
         "E116", "deep.rules:8:25", "more than 100 levels"),
     "template-attribute": (
         {"template.rules": criterion(message="{o.__class__} aims to expand the workforce").encode()},
-        "E210", "template.rules:10:12", "'{o.__class__}' is not a template field"),
+        "E210", "template.rules:10:13", "'{o.__class__}' is not a template field"),
     "template-conversion": (
         {"template.rules": criterion(message="{o.aim!r} is the aim of {o}").encode()},
-        "E210", "template.rules:10:12", "'{o.aim!r}' is not a template field"),
+        "E210", "template.rules:10:13", "'{o.aim!r}' is not a template field"),
     "template-format-spec": (
         {"template.rules": criterion(message="{o.aim:>10} is the aim of {o}").encode()},
-        "E210", "template.rules:10:12", "'{o.aim:>10}' is not a template field"),
+        "E210", "template.rules:10:13", "'{o.aim:>10}' is not a template field"),
     "unknown-field": (
         {"plan.policy": b'jurisdiction MU "Republic of Mauritius" { level: national }\n'
                         b'instrument HSS "Health Sector Strategic Plan" { kind: strategy  jurisdicton: MU }\n'},
@@ -331,14 +331,11 @@ def test_nested_list_in_a_titled_fact(tmp_path, monkeypatch):
     assert "error[E108]" in out and "--> ncm.policy:1:79" in out, out
 
 
-@pytest.mark.xfail(strict=True, reason="the documented E208 example (`o: objective where ocupation == nurse`) "
-                                       "gives two E209 'cannot tell what ... is' instead of E208 with a did-you-mean")
 def test_misspelt_field_in_a_condition(tmp_path, monkeypatch):
     out = _lint_text(tmp_path, monkeypatch, {"w.rules": criterion("ocupation == nurse")})
     assert "error[E208]" in out and "did you mean 'occupation'?" in out, out
 
 
-@pytest.mark.xfail(strict=True, reason="E204 says 'is a actor' and 'expects a instrument'")
 def test_wrong_reference_type_message_grammar(tmp_path, monkeypatch):
     out = _lint_text(tmp_path, monkeypatch, {"wpr.policy": (
         'jurisdiction MU "Republic of Mauritius" { level: national }\n'
@@ -376,10 +373,6 @@ def test_unterminated_fence_is_named(tmp_path, monkeypatch):
     assert "health-strategy.md:5:" in out, out
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="a rule feeding on its own conclusions takes minutes to reach the default "
-                                       "limit of 100,000 derived facts (10,000: 5 s; 20,000: 45 s), so E501 is in "
-                                       "practice a hang")
 def test_self_feeding_rule_stops_with_the_default_limit(tmp_path):
     golden = Path(__file__).parent / "golden" / "E501"
     for p in golden.iterdir():

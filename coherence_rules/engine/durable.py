@@ -457,8 +457,9 @@ class _Run:
         done_guard_only: set[str] = set()
         while True:
             while self.pending:
-                f = self.pending.pop(0)
-                self._assert(f)
+                batch, self.pending = self.pending, []
+                for f in batch:
+                    self._assert(f)
             levels = [lvl for lvl, acts in self.queued.items() if acts]
             waiting = sorted(self.c.strata[r] for r in guard_only_rules - done_guard_only)
             if not levels and not waiting:
@@ -502,9 +503,7 @@ class _Run:
             rec = FactRecord(fid, rule.derive_type, None, values, None, derived=True)
             self.store[fid] = rec
             self.result.derived[fid] = rec
-            lst = self.by_type.setdefault(rec.type, [])
-            lst.append(rec)
-            lst.sort(key=lambda f: f.id)
+            self.by_type.setdefault(rec.type, []).append(rec)
             self.pending.append(rec)
         self.result.derivations.setdefault(fid, []).append(Derivation(rule.name, premises, guards))
 

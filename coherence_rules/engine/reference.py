@@ -43,10 +43,6 @@ def enumerate_matches(patterns: list[PatternIR], by_type: dict[str, list[FactRec
     yield from go(0, {}, [])
 
 
-def _binding_key(patterns: list[PatternIR], env: dict[str, FactRecord], anonymous: list[str]) -> tuple:
-    return tuple((p.binding, env[p.binding].id) for p in patterns if p.kind == "match" and p.binding)
-
-
 def run_reference(program: Program, facts: list[FactRecord], today: dt.date,
                   max_derived: int = DEFAULT_MAX_DERIVED, criteria: Optional[list[CriterionIR]] = None) -> RunResult:
     result = RunResult()
@@ -79,21 +75,19 @@ def run_reference(program: Program, facts: list[FactRecord], today: dt.date,
                         rec = FactRecord(fid, rule.derive_type, None, values, None, derived=True)
                         store[fid] = rec
                         result.derived[fid] = rec
-                        lst = by_type.setdefault(rule.derive_type, [])
-                        lst.append(rec)
-                        lst.sort(key=lambda f: f.id)
+                        by_type.setdefault(rule.derive_type, []).append(rec)
                         changed = True
                     result.derivations.setdefault(fid, []).append(Derivation(rule.name, premises, guards))
-    seen: set[tuple] = set()
+    best: dict[tuple, MatchRecord] = {}
     for crit in (criteria if criteria is not None else program.criteria):
         for env, guards in enumerate_matches(crit.patterns, by_type, store, today):
             bindings = tuple((p.binding, env[p.binding].id) for p in crit.patterns if p.kind == "match" and p.binding)
             m = MatchRecord(crit.code, bindings, guards)
             key = (crit.code, m.fact_ids)
-            if key in seen:
-                continue
-            seen.add(key)
-            result.matches.append(m)
+            # one finding per distinct set of facts; its proof is the match with the smallest bindings
+            if key not in best or m.bindings < best[key].bindings:
+                best[key] = m
+    result.matches = [best[k] for k in sorted(best)]
     for ds in result.derivations.values():
         ds.sort(key=lambda d: (d.rule, d.premises))
     return result

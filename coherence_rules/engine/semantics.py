@@ -244,16 +244,19 @@ def check_guards(guards: list[PatternIR], env: dict[str, FactRecord], bound: set
                  by_type: dict[str, list[FactRecord]], facts: dict[str, FactRecord], today: dt.date
                  ) -> Optional[tuple[Guard, ...]]:
     """Evaluate ``not``/``exists`` patterns against complete fact sets. Facts bound by the match's
-    positive patterns are not candidates. Returns the evidence, or None when a guard fails."""
+    positive patterns are not candidates. The evidence of an ``exists`` is its qualifying fact with
+    the smallest id, whatever the order of ``by_type``. Returns the evidence, or None when a guard
+    fails."""
     out = []
     for g in guards:
         witness = None
         for cand in by_type.get(g.type, ()):
-            if cand.id in bound:
+            if cand.id in bound or (witness is not None and cand.id >= witness):
                 continue
             if g.cond is None or holds(g.cond, cand, env, facts, today):
                 witness = cand.id
-                break
+                if g.kind == "not":
+                    break  # one blocker is enough
         text = f"{g.type} where {condition_text(g.cond, env, facts, today)}" if g.cond is not None else g.type
         if g.kind == "not":
             if witness is not None:
