@@ -18,9 +18,8 @@ from .findings import Finding
 
 SCHEMA = "coherence-report/1"
 
-INDEX_FORMULA = ("The coherence index is the sum of the scores of the findings (conflicts accepted as trade-offs "
-                 "left out), divided by three times their number: -1 when every interaction cancels its "
-                 "counterpart, +1 when every one is indivisible, 0 when conflicts and synergies balance.")
+INDEX_FORMULA = ("the sum of the scores of the findings (conflicts accepted as trade-offs left out), divided by "
+                 "three times their number.")
 
 
 @dataclass
