@@ -310,7 +310,7 @@ class SourceLines:
 _MAX_SHOWN_LINE = 200
 
 
-def _excerpt(lines: list[str], out: list[str], gutter: int, span: Span, src: str, text: str) -> None:
+def _excerpt(out: list[str], gutter: int, span: Span, src: str, text: str) -> None:
     shown = src.replace("\t", " ")
     clipped = len(shown) > _MAX_SHOWN_LINE
     if clipped:
@@ -338,13 +338,13 @@ def render_text(diag: Diagnostic, sources: Optional[SourceLines] = None) -> str:
         src = sources.line(s.file, s.line) if sources else None
         if src is not None:
             out.append(f"{' ' * gutter} |")
-            _excerpt([], out, gutter, s, src, diag.label)
+            _excerpt(out, gutter, s, src, diag.label)
     for label in diag.labels:
         ls = label.span
         src = sources.line(ls.file, ls.line) if sources else None
         out.append(f"{' ' * gutter}::: {ls.file}:{ls.line}:{ls.column}")
         if src is not None:
-            _excerpt([], out, gutter, ls, src, label.message)
+            _excerpt(out, gutter, ls, src, label.message)
         else:
             out.append(f"{' ' * gutter} = {label.message}")
     for note in diag.notes:
@@ -355,12 +355,14 @@ def render_text(diag: Diagnostic, sources: Optional[SourceLines] = None) -> str:
 
 
 def render_all_text(diags: list[Diagnostic], sources: Optional[SourceLines] = None) -> str:
-    parts = [render_text(d, sources) for d in diags]
+    """Every diagnostic, then a count line; the empty string when there is nothing to say."""
+    if not diags:
+        return ""
     errors = sum(1 for d in diags if d.is_error)
     warnings = len(diags) - errors
-    if diags:
-        parts.append(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}")
-    return "\n\n".join(parts[:-1]) + ("\n\n" if len(parts) > 1 else "") + parts[-1] if parts else ""
+    parts = [render_text(d, sources) for d in diags]
+    parts.append(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}")
+    return "\n\n".join(parts)
 
 
 def render_json(diags: list[Diagnostic]) -> str:
