@@ -526,5 +526,179 @@ def import_cmd(format_name, file, output, force):
         click.echo(str(p))
 
 
+# ---- batch, compare, diff -----------------------------------------------------------------------------------------
+
+BATCH_FORMATS = ("table", "csv", "json", "html", "markdown")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@ruleset_option
+@click.option("--jobs", "-j", type=click.IntRange(1), default=None, metavar="N",
+              help="Worker processes (default: the number of CPUs); with --scheduler local, Dask workers.")
+@click.option("--store", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="SQLite file that keeps each finished set; a rerun skips sets whose input, rulesets, "
+                   "version and date are unchanged, so an interrupted batch resumes.")
+@click.option("--format", "-f", "fmt", type=click.Choice(BATCH_FORMATS), default=None,
+              help="Output format (default table). json and csv write only the results to stdout.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the results to FILE.")
+@click.option("--fail-on", type=click.IntRange(-3, 0), default=None, metavar="SCORE",
+              help="Exit 1 when an open or expired finding of any set scores SCORE or lower (default -1).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run on Dask distributed: `local` starts a cluster on this machine (loopback only), "
+                   "tcp://HOST:PORT uses a running scheduler. Needs coherence-rules[dask].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no closing summary on stderr.")
+@click.option("--as-of", metavar="DATE", default=None, help="Reference date for `today` and accepts (default: today).")
+@click.option("--max-derived", type=click.IntRange(1), default=None, metavar="N",
+              help="Stop a set's run when rules derive more than N facts (default 100000).")
+@click.pass_context
+@handle_errors
+def batch(ctx, paths, rulesets, jobs, store, fmt, output, fail_on, scheduler, quiet, as_of, max_derived):
+    """Check many policy sets against the same rulesets, in parallel.
+
+    Each PATH is one policy set (a directory or a file); to check every set in a folder, let the
+    shell expand it: `coherence batch agreements/*`. The output is a sets x criteria matrix (count
+    and worst score per cell) and every set's findings. A set with bad input fails alone, with its
+    diagnostics. Exit 2 when a set failed, else 1 when a set has findings at or beyond --fail-on,
+    else 0. See docs/batch.md.
+    """
+    import time
+
+    from coherence_rules.batch import BatchError, ProgressBar, run_batch
+
+    s = settings_for(ctx)
+    rulesets = list(rulesets) or s.get("ruleset")
+    if fmt is None:
+        fmt = s.get("format") if s.get("format") in BATCH_FORMATS else "table"
+    fail_on = fail_on if fail_on is not None else s.get("fail_on", -1)
+    as_of_date = parse_date_option(as_of or s.get("as_of"))
+    progress = ProgressBar(sys.stderr, enabled=(not quiet) and sys.stderr.isatty())
+    t0 = time.perf_counter()
+    try:
+        result = run_batch(list(paths), rulesets, jobs=jobs, store=store, scheduler=scheduler, as_of=as_of_date,
+                           progress=progress, max_derived=max_derived or s.get("max_derived"))
+    except BatchError as e:
+        if e.diagnostics:
+            emit_diagnostics(e.diagnostics, e.sources)
+        raise BadInput(str(e))
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted" + (f"; the finished sets are in {store}: run the same command to resume"
+                                      if store else ""), err=True)
+        sys.exit(130)
+    doc = result.to_dict()
+    if fmt == "json":
+        text = result.to_json()
+    elif fmt == "csv":
+        from coherence_rules.render.batch_text import render_batch_csv
+        text = render_batch_csv(doc)
+    elif fmt == "markdown":
+        from coherence_rules.render.batch_text import render_batch_markdown
+        text = render_batch_markdown(doc)
+    elif fmt == "html":
+        try:
+            from coherence_rules.render.html import render_batch_html
+            text = render_batch_html(doc)
+        except RuntimeError as e:
+            raise BadInput(str(e))
+    else:
+        from coherence_rules.render.batch_text import render_batch_table
+        text = render_batch_table(doc)
+    write_output(text, output)
+    for entry in result.failed:
+        errors = [d for d in entry["diagnostics"] if d["severity"] == "error"]
+        first = errors[0] if errors else None
+        where = f" ({first['file']}:{first['line']})" if first and first.get("file") and first.get("line") else ""
+        click.echo(f"failed: {entry['name']}: {first['code'] + ' ' + first['message'] if first else 'no result'}"
+                   f"{where}" + (f" and {len(errors) - 1} more" if len(errors) > 1 else ""), err=True)
+    if not quiet:
+        from coherence_rules.render.batch_text import batch_summary_line
+
+        reused = f", {result.reused} from the store" if store else ""
+        click.echo(f"{batch_summary_line(doc)}; {result.computed} run{reused} in "
+                   f"{time.perf_counter() - t0:.1f} s", err=True)
+    ctx.exit(result.exit_code(fail_on))
+
+
+@main.command()
+@click.argument("a", type=click.Path())
+@click.argument("b", type=click.Path())
+@ruleset_option
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "table", "json", "markdown"]), default="text",
+              help="Output format. json writes only the comparison to stdout.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the comparison to FILE.")
+@click.option("--as-of", metavar="DATE", default=None, help="Reference date for `today` and accepts (default: today).")
+@click.pass_context
+@handle_errors
+def compare(ctx, a, b, rulesets, fmt, output, as_of):
+    """Two agreements (or policy sets) side by side, topic by topic.
+
+    One row per topic of the `clause` and `law` facts of either side, with each side's provisions
+    and `same`, `differ`, `only A` or `only B`; then each side's findings. Exit 0, or 2 on bad
+    input.
+    """
+    from coherence_rules.compare import compare_sets
+    from coherence_rules.render import batch_text
+
+    s = settings_for(ctx)
+    result = compare_sets(a, b, list(rulesets) or s.get("ruleset"), as_of=parse_date_option(as_of or s.get("as_of")))
+    for side in (result.a, result.b):
+        if side.report.diagnostics and (side.report.errors or fmt == "json"):
+            emit_diagnostics(side.report.diagnostics, side.report.sources)
+    if result.errors:
+        ctx.exit(EXIT_BAD_INPUT)
+    doc = result.to_dict()
+    render = {"json": lambda d: result.to_json(), "table": batch_text.render_compare_table,
+              "markdown": batch_text.render_compare_markdown}.get(fmt, batch_text.render_compare_text)
+    write_output(render(doc), output)
+    ctx.exit(EXIT_OK)
+
+
+@main.command()
+@click.argument("old", type=click.Path())
+@click.argument("new", type=click.Path())
+@ruleset_option
+@click.option("--fail-on", type=click.IntRange(-3, 0), default=None, metavar="SCORE",
+              help="Exit 1 when a NEW open or expired finding scores SCORE or lower (default -1).")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
+              help="Output format. json writes only the diff to stdout.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the diff to FILE.")
+@click.option("--as-of", metavar="DATE", default=None, help="Reference date for `today` and accepts (default: today).")
+@click.pass_context
+@handle_errors
+def diff(ctx, old, new, rulesets, fail_on, fmt, output, as_of):
+    """Findings new, resolved and unchanged between two versions of a policy set.
+
+    Findings are matched by fingerprint (criterion and fact ids), so keep fact ids when amending.
+    Did the amendment fix it, and did it break anything? Exit 1 when there are new findings at or
+    beyond --fail-on, 0 otherwise, 2 on bad input.
+    """
+    from coherence_rules.diff import diff_sets
+    from coherence_rules.render import batch_text
+
+    s = settings_for(ctx)
+    fail_on = fail_on if fail_on is not None else s.get("fail_on", -1)
+    result = diff_sets(old, new, list(rulesets) or s.get("ruleset"), as_of=parse_date_option(as_of or s.get("as_of")))
+    for rep in (result.old, result.new):
+        if rep.diagnostics and (rep.errors or fmt == "json"):
+            emit_diagnostics(rep.diagnostics, rep.sources)
+    if result.errors:
+        ctx.exit(EXIT_BAD_INPUT)
+    doc = result.to_dict()
+    if fmt == "json":
+        text = result.to_json()
+    elif fmt == "markdown":
+        text = batch_text.render_diff_markdown(doc)
+    elif fmt == "html":
+        try:
+            from coherence_rules.render.html import render_diff_html
+            text = render_diff_html(doc)
+        except RuntimeError as e:
+            raise BadInput(str(e))
+    else:
+        text = batch_text.render_diff_text(doc)
+    write_output(text, output)
+    ctx.exit(EXIT_FINDINGS if result.failing(fail_on) else EXIT_OK)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

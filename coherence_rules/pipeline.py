@@ -196,14 +196,22 @@ def run_check(paths: Sequence[str | Path], rulesets: Optional[Sequence[str]] = N
               profile: Optional[Profile] = None, compiled=None) -> Report:
     """Load, check and run; a report with findings, or with only diagnostics when the input has
     errors (nothing runs on a policy set that does not check)."""
+    profile = profile or Profile(False)
+    with profile.stage("parse"):
+        ws = load(paths, rulesets)
+    return run_workspace(ws, as_of=as_of, engine=engine, max_derived=max_derived, profile=profile, compiled=compiled)
+
+
+def run_workspace(ws: Workspace, *, as_of: Optional[dt.date] = None, engine: str = "durable",
+                  max_derived: Optional[int] = None, profile: Optional[Profile] = None, compiled=None) -> Report:
+    """Check and run sources that are already loaded. ``compiled`` (a compiled ruleset of the same
+    rulesets) is reused when the policy set brings no criteria, rules or vocabulary of its own."""
     from .engine import DEFAULT_MAX_DERIVED, DerivationLimit, NegationCycle, run
-    from .engine.durable import EngineError
+    from .engine.durable import CompiledRuleset, EngineError
     from .findings import build_findings
 
     profile = profile or Profile(False)
     as_of = as_of or dt.date.today()
-    with profile.stage("parse"):
-        ws = load(paths, rulesets)
     with profile.stage("check"):
         program = check(ws.rule_modules + ws.policy_modules)
     diags = list(ws.diagnostics) + list(program.diagnostics)
@@ -214,21 +222,15 @@ def run_check(paths: Sequence[str | Path], rulesets: Optional[Sequence[str]] = N
                     instruments={f.id: f.title or f.id for f in program.facts if f.type in ("instrument", "agreement")})
     if any(d.is_error for d in diags):
         return report
+    own_rules = any(not isinstance(item, (A.Fact, A.Accept)) for m in ws.policy_modules for item in m.items)
+    compiled_here = None
     try:
         with profile.stage("compile"):
-            if compiled is None and engine == "durable":
-                from .engine.durable import CompiledRuleset
-
+            if engine == "durable" and (compiled is None or own_rules):
                 compiled_here = CompiledRuleset(program)
-            else:
-                compiled_here = None
-        try:
-            with profile.stage("run"):
-                result = run(program, program.facts, as_of, engine=engine,
-                             max_derived=max_derived or DEFAULT_MAX_DERIVED, compiled=compiled or compiled_here)
-        finally:
-            if compiled_here is not None:
-                compiled_here.close()
+        with profile.stage("run"):
+            result = run(program, program.facts, as_of, engine=engine,
+                         max_derived=max_derived or DEFAULT_MAX_DERIVED, compiled=compiled_here or compiled)
     except DerivationLimit as e:
         report.diagnostics = sort_diagnostics(diags + [Diagnostic.make(
             "E501", str(e), _rule_span(program, e.rule), help="raise --max-derived if the policy set is really that large")])
@@ -241,6 +243,9 @@ def run_check(paths: Sequence[str | Path], rulesets: Optional[Sequence[str]] = N
             "E502", f"the rule engine failed: {e}", None,
             help="this is a bug; please report it with the policy set and rulesets that trigger it")])
         return report
+    finally:
+        if compiled_here is not None:
+            compiled_here.close()
     with profile.stage("findings"):
         facts = {f.id: f for f in program.facts}
         facts.update(result.derived)
