@@ -236,12 +236,18 @@ def render_report(report, fmt: str, explain: bool = False) -> str:
     if fmt == "sarif":
         return formats.render_sarif(report)
     if fmt == "html":
-        try:
-            from coherence_rules.render.html import render_html
-            return render_html(report.to_dict(), report.source_texts())
-        except RuntimeError as e:
-            raise BadInput(str(e))
+        return render_html_page("render_html", report.to_dict(), report.source_texts())
     raise BadInput(f"unknown format '{fmt}'")
+
+
+def render_html_page(renderer: str, *args) -> str:
+    """Call one of the HTML renderers; a missing Jinja2 (the optional `html` extra) is bad usage."""
+    from coherence_rules.render import html
+
+    try:
+        return getattr(html, renderer)(*args)
+    except RuntimeError as e:
+        raise BadInput(str(e))
 
 
 def format_profile(prof, report) -> str:
@@ -595,11 +601,7 @@ def batch(ctx, paths, rulesets, jobs, store, fmt, output, fail_on, scheduler, qu
         from coherence_rules.render.batch_text import render_batch_markdown
         text = render_batch_markdown(doc)
     elif fmt == "html":
-        try:
-            from coherence_rules.render.html import render_batch_html
-            text = render_batch_html(doc)
-        except RuntimeError as e:
-            raise BadInput(str(e))
+        text = render_html_page("render_batch_html", doc)
     else:
         from coherence_rules.render.batch_text import render_batch_table
         text = render_batch_table(doc)
@@ -689,11 +691,7 @@ def diff(ctx, old, new, rulesets, fail_on, fmt, output, as_of):
     elif fmt == "markdown":
         text = batch_text.render_diff_markdown(doc)
     elif fmt == "html":
-        try:
-            from coherence_rules.render.html import render_diff_html
-            text = render_diff_html(doc)
-        except RuntimeError as e:
-            raise BadInput(str(e))
+        text = render_html_page("render_diff_html", doc)
     else:
         text = batch_text.render_diff_text(doc)
     write_output(text, output)
