@@ -26,6 +26,7 @@ sys.path.insert(1, str(BENCH.parent))
 import generate  # noqa: E402
 
 GOAL = 30_000  # facts per second, cold
+CACHED_GOAL = 200_000  # facts per second, file unchanged since the last run
 
 
 def _worker(path: Path) -> None:
@@ -38,11 +39,16 @@ def _worker(path: Path) -> None:
     started = time.perf_counter()
     _, diagnostics = parse_source(text, path.name)
     cold = time.perf_counter() - started
+    from coherence_rules.cache import cached_parse
+
+    started = time.perf_counter()
+    cached_parse(text, path.name, "policy", 0, parse_source)  # as `coherence check` reads a file
+    cached = time.perf_counter() - started
     started = time.perf_counter()
     parse_source(text, path.name)
     warm = time.perf_counter() - started
     errors = [d for d in diagnostics if str(getattr(d, "severity", "error")).lower().endswith("error")]
-    print(json.dumps({"status": "ok", "cold": cold, "warm": warm, "diagnostics": len(diagnostics),
+    print(json.dumps({"status": "ok", "cold": cold, "warm": warm, "cached": cached, "diagnostics": len(diagnostics),
                       "errors": len(errors)}))
 
 
@@ -79,14 +85,17 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(result)
             cold = statistics.median(r["cold"] for r in results)
             warm = statistics.median(r["warm"] for r in results)
+            cached = statistics.median(r["cached"] for r in results)
             errors = results[0]["errors"]
             failed |= errors > 0
             rows.append([f"{n:,}", f"{path.stat().st_size / 1e6:.1f}", f"{cold:.3f}", f"{n / cold:,.0f}",
-                         f"{warm:.3f}", f"{n / warm:,.0f}", "yes" if n / cold >= GOAL else "no", errors])
+                         f"{warm:.3f}", f"{n / warm:,.0f}", f"{n / cached:,.0f}",
+                         f"{n / cold / GOAL:.2f}", f"{n / cached / CACHED_GOAL:.2f}", errors])
     print(tabulate(rows, headers=["facts", "MB", "cold s", "cold facts/s", "warm s", "warm facts/s",
-                                  f">= {GOAL:,}/s cold", "errors"],
-                   colalign=("right",) * 8, disable_numparse=True))
-    print(f"median of {args.repeat} fresh processes; cold = first parse in a process (imports excluded)")
+                                  "unchanged facts/s", f"cold / {GOAL:,}", f"unchanged / {CACHED_GOAL:,}", "errors"],
+                   colalign=("right",) * 10, disable_numparse=True))
+    print(f"median of {args.repeat} fresh processes; cold = first parse in a process (imports excluded); "
+          "unchanged = reading the file as `coherence check` does after a first run (ratios >= 1.00 meet the goal)")
     if failed:
         print("the parser reported errors on generated text: the generator or the parser is wrong",
               file=sys.stderr)

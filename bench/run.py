@@ -162,12 +162,36 @@ def _versions() -> str:
     return ", ".join(parts)
 
 
+def _goals(sizes: list[int], rows: dict, times: dict, unavailable: dict) -> None:
+    """The engine goals, each as a ratio against its bound (<= 1.00 is met)."""
+    from tabulate import tabulate
+
+    n = sizes[-1]
+    own, base = rows.get(("coherence", n)), rows.get((RATIO_BASE, n))
+    table = []
+    if own and base:
+        r = own["seconds"] / base["seconds"]
+        table.append([f"engine time at {n:,} facts vs {RATIO_BASE}", "<= 1.00", f"{r:.2f}", "met" if r <= 1 else "not met"])
+    fit = _exponent(times.get("coherence", {})) if "coherence" not in unavailable else None
+    if fit:
+        table.append([f"scaling exponent {fit[1]:,} -> {fit[2]:,}", "<= 1.10", f"{fit[0]:.2f}",
+                      "met" if fit[0] <= 1.1 else "not met"])
+    if own:
+        per_fact = max(own["rss_growth"], own["py_peak"] or 0) / n
+        table.append([f"peak memory per fact at {n:,}", "<= 2,048 B", f"{per_fact:,.0f} B",
+                      "met" if per_fact <= 2048 else "not met"])
+    if table:
+        print()
+        print(tabulate(table, headers=["goal", "bound", "measured", ""], disable_numparse=True))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated fact counts")
     parser.add_argument("--repeat", type=int, default=3, help="runs per engine and size (median)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated engine names")
+    parser.add_argument("--no-parse", action="store_true", help="skip the parse benchmark")
     parser.add_argument("--worker", choices=list(ENGINES), help=argparse.SUPPRESS)
     parser.add_argument("--facts", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--findings", type=Path, help=argparse.SUPPRESS)
@@ -260,6 +284,12 @@ def main(argv: list[str] | None = None) -> int:
         print(tabulate(scaling, headers=["engine", "sizes", "scaling exponent"], colalign=("left", "right", "right"), disable_numparse=True))
     for engine, reason in unavailable.items():
         print(f"{engine}: {reason}")
+
+    _goals(sizes, rows, times, unavailable)
+    if not args.no_parse:
+        print()
+        subprocess.run([sys.executable, str(BENCH / "parse_bench.py"), "--sizes", args.sizes,
+                        "--repeat", str(args.repeat), "--seed", str(args.seed)])
 
     errors = [engine for engine, reason in unavailable.items() if reason.startswith("error")]
     if mismatches or errors:

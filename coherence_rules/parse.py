@@ -633,11 +633,32 @@ def parse_source(text: str, file: str, kind: str = "policy", line_offset: int = 
 
     Returns the module (empty on a syntax error) and the diagnostics. Never raises on bad input.
     """
+    module = parse_fast(text, file, kind, line_offset)
+    if module is not None:
+        return module, []
+    padded = ("\n" * line_offset) + text if line_offset else text
+    return _parse_lark(text, padded, file, kind, line_offset)
+
+
+def parse_fast(text: str, file: str, kind: str = "policy", line_offset: int = 0) -> Optional[A.Module]:
+    """The module of a source made only of facts and ``accept`` statements, read by the fast path
+    (:mod:`.fastfacts`); None for any other source (which :func:`parse_source` gives to Lark)."""
+    from .fastfacts import parse_facts
+
+    items = parse_facts(text, file, kind, line_offset)
+    if items is None:
+        return None
+    padded = ("\n" * line_offset) + text if line_offset and "#" in text else text
+    return A.Module.model_construct(file=file, kind=kind, items=items,
+                                    comments=_comments(padded) if "#" in text else [])
+
+
+def _parse_lark(text: str, padded: str, file: str, kind: str, line_offset: int) -> tuple[A.Module, list[Diagnostic]]:
+    """The full parser: every statement, and the diagnostics of syntax errors."""
     from lark.exceptions import UnexpectedInput
 
     parser = _lark_parser()
     comments: list[A.Comment] = []
-    padded = ("\n" * line_offset) + text if line_offset else text
     builder = _Builder(file)
     builder._last_span = A.Span.model_construct(file=file, line=1, column=1, end_line=1, end_column=1)
     builder._depths = {}

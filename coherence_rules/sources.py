@@ -19,6 +19,7 @@ from typing import Iterable, Optional
 from . import ast as A
 from .diagnostics import Diagnostic, SourceLines
 from .parse import parse_source
+from .cache import cached_parse
 
 EXTENSIONS = (".policy", ".rules", ".md", ".csv")
 DEFAULT_MAX_FILE_SIZE = 32 * 1024 * 1024
@@ -246,7 +247,7 @@ def load_text(text: str, shown: str, explicit: bool, loaded: Loaded) -> None:
             loaded.diagnostics.append(Diagnostic.make("W403", "no fenced block tagged `policy` or `rules`",
                                                       _point(shown)))
         for kind, offset, block in blocks:
-            module, diags = parse_source(block, shown, kind=kind, line_offset=offset)
+            module, diags = cached_parse(block, shown, kind, offset, parse_source)
             loaded.modules.append(module)
             loaded.diagnostics += diags
         return
@@ -258,7 +259,7 @@ def load_text(text: str, shown: str, explicit: bool, loaded: Loaded) -> None:
             loaded.diagnostics.append(Diagnostic.make("E114", "empty file: no statements", _point(shown),
                                                       help="add facts, or remove the file"))
             return
-        module, diags = parse_source(text, shown, kind=kind)
+        module, diags = cached_parse(text, shown, kind, 0, parse_source)
         if not diags and not module.items:
             diags = [Diagnostic.make("E114", "the file holds only comments: no statements", _point(shown))]
     loaded.modules.append(module)

@@ -150,3 +150,37 @@ def facts(draw) -> str:
                         fields.append(f"{f}: {draw(st.sampled_from(ids[target]))}")
             out.append(f"{t} {ids[t][i]} {{ {'  '.join(fields)} }}")
     return "\n".join(out)
+
+
+@st.composite
+def partitioned_program(draw) -> str:
+    """Programs whose every multi-pattern rule and criterion joins all its patterns on `k`, so the
+    engine splits working memory by `k` (the partitioned path)."""
+    parts = [SCHEMA]
+
+    def block(types, allow_guards):
+        n = draw(st.integers(2, 3))
+        earlier: list[tuple[str, str]] = []
+        lines = []
+        for i in range(n):
+            t = draw(st.sampled_from(types))
+            cond = draw(condition(t, earlier)) if draw(st.booleans()) else None
+            if i > 0:
+                cond = f"k == x0.k and ({cond})" if cond else "k == x0.k"
+            lines.append(f"x{i}: {t}" + (f" where {cond}" if cond else ""))
+            earlier.append((f"x{i}", t))
+        if allow_guards:
+            for _ in range(draw(st.integers(0, 2))):
+                t = draw(st.sampled_from(["a", "b", "c", "dd"]))
+                kw = draw(st.sampled_from(["not", "exists"]))
+                lines.append(f"{kw} {t} where {draw(condition(t, earlier))}")
+        return "\n    ".join(lines)
+
+    parts.append(f'rule make-dd {{ when {{\n    {block(["a"], False)}\n    }}\n  derive dd {{ k: x0.k  n: x1.n }} }}')
+    parts.append('rule make-ee { when {\n    y: dd\n    z: b where k == y.k\n    }\n  derive ee { k: y.k } }')
+    parts.append('rule make-ff { when {\n    y: a where k != null\n    not dd where k == y.k\n    }\n  derive ff { k: y.k } }')
+    for i in range(draw(st.integers(1, 3))):
+        parts.append(f'criterion P-{i} "partitioned {i}" {{\n  dimension: internal\n  score: -1\n  source: "test"\n'
+                     f'  when {{\n    {block(["a", "b", "c", "dd", "ee", "ff"], True)}\n  }}\n'
+                     f'  message: "m"\n  advice: "a"\n}}')
+    return "\n\n".join(parts)

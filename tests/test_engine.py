@@ -21,6 +21,7 @@ from coherence_rules.parse import parse_source
 from coherence_rules.pipeline import load
 
 from engine_programs import facts as facts_strategy
+from engine_programs import partitioned_program
 from engine_programs import program as program_strategy
 
 TODAY = dt.date(2026, 11, 23)
@@ -300,3 +301,16 @@ criterion P "pairs" { dimension: internal  score: -1  source: "s"  message: "m" 
         res = c.run(program.facts, TODAY)
     assert calls["n"] == 1
     assert res.finding_keys() == {("P", ("a1", "a2"))}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(partitioned_program(), facts_strategy())
+def test_differential_partitioned_working_memory(rules_text, policy_text):
+    """When every rule joins its patterns on one field, working memory is split by that field's
+    value; the answers are still the reference evaluator's."""
+    program = build(rules_text, policy_text)
+    with CompiledRuleset(program) as c:
+        assert c.partition_field == "k"
+    ref, dur = both(program)
+    assert dur.finding_keys() == ref.finding_keys(), rules_text + "\n" + policy_text
+    assert dur.derivation_keys() == ref.derivation_keys(), rules_text + "\n" + policy_text

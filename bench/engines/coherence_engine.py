@@ -1,30 +1,74 @@
-"""PLUG-IN POINT: coherence's own engine stage, for `bench/run.py`.
+"""Coherence's own engine stage, for `bench/run.py`.
 
-`run(facts)` must take the flat fact dicts of `bench/generate.generate_facts` (ids as strings,
+`run(facts)` takes the flat fact dicts of `bench/generate.generate_facts` (ids as strings,
 references as ids, enum members as strings, `jurisdiction` already filled where the schema
-inherits it) and return the normalised findings of the ruleset `bench/rules.rules`:
+inherits it) and returns the normalised findings of the ruleset `bench/rules.rules`:
 
     BENCH-R1 on [o, m]   -> ("R1", o.id, m.id)
     BENCH-R2 on [o, p]   -> ("R2", o.id, p.occupation, p.jurisdiction)
     BENCH-R3 on [o]      -> ("R3", o.id)
     BENCH-R4 on [a]      -> ("R4", a.area, a.jurisdiction)
 
-What `run` times is the engine stage only: compiling the ruleset may happen once at import time
-(a batch run compiles once and runs many policy sets), but loading the facts into the engine,
-forward chaining and collecting the findings (with their derivation records, as in a real run)
-belong inside `run`. Parsing is measured separately by `bench/parse_bench.py`.
-
-Until it is implemented, `run` raises NotImplementedError and `bench/run.py` lists the engine as
-"not available".
+The ruleset is read and checked once, at import (with the built-in schema), and compiled for
+durable_rules once (:class:`~coherence_rules.engine.durable.CompiledRuleset`), as a batch run does.
+`run` times the engine stage of a real run: the dicts become checked fact records (the values are
+already typed: strings, enum members, ids), the compiled ruleset runs on them (a forked child
+asserts the facts into durable_rules, chains, evaluates guards and records every match and
+derivation), and the matches are read back as tuples.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+from coherence_rules.checker import FactRecord, check
+from coherence_rules.engine.durable import CompiledRuleset
+from coherence_rules.pipeline import load
+
 RULES = Path(__file__).resolve().parents[1] / "rules.rules"
+TODAY = dt.date(2026, 1, 1)
+
+
+def _compile() -> CompiledRuleset:
+    ws = load([], rulesets=[str(RULES)])
+    program = check(ws.rule_modules)
+    errors = [d for d in ws.diagnostics + list(program.diagnostics) if d.is_error]
+    if errors:
+        raise RuntimeError(f"bench/rules.rules does not check: {errors[0].message}")
+    return CompiledRuleset(program)
+
+
+COMPILED = _compile()
+
+
+def _records(facts: list[dict]) -> list[FactRecord]:
+    out = []
+    append = out.append
+    for fact in facts:
+        values = dict(fact)
+        fid = values.pop("id")
+        kind = values.pop("type")
+        title = values.pop("title", None)
+        append(FactRecord(fid, kind, title, values, None))
+    return out
+
+
+def _normalise(match, facts: dict, derived: dict) -> tuple:
+    code = match.criterion
+    env = dict(match.bindings)
+    if code == "BENCH-R1":
+        return ("R1", env["o"], env["m"])
+    if code == "BENCH-R2":
+        p = derived[env["p"]].values
+        return ("R2", env["o"], p["occupation"], p["jurisdiction"])
+    if code == "BENCH-R3":
+        return ("R3", env["o"])
+    a = derived[env["a"]].values
+    return ("R4", a["area"], a["jurisdiction"])
 
 
 def run(facts: list[dict]) -> set[tuple]:
-    raise NotImplementedError("the coherence engine is not plugged into the benchmark yet "
-                              "(bench/engines/coherence_engine.py)")
+    records = _records(facts)
+    result = COMPILED.run(records, TODAY)
+    return {_normalise(m, None, result.derived) for m in result.matches}

@@ -41,7 +41,9 @@ What durable_rules is given, and why (see ENGINE_NOTES in the design documents):
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import gc
 import itertools
 import json
 import os
@@ -52,8 +54,9 @@ from typing import Any, Optional
 
 from ..checker import (AllOf, AnyOf, Cmp, Const, CriterionIR, FactRecord, Has, InSet, Match, NotOf, NullRef, PathRef,
                      PatternIR, Program, RuleIR, TodayRef, operand_bindings)
-from .semantics import (DEFAULT_MAX_DERIVED, MISSING, Derivation, DerivationLimit, MatchRecord, RunResult,
-                        check_guards, derive_values, derived_id, holds, path_value, split_patterns, stratify)
+from .semantics import (DEFAULT_MAX_DERIVED, MISSING, Derivation, DerivationLimit, Guard, MatchRecord, RunResult,
+                        check_guards, condition_text, derive_values, derived_id, holds, path_value, split_patterns,
+                        stratify)
 
 #: The condition shapes the compiler emits, as templates. ``TYPE``, ``FLAG``, ``KEY``, ``ALIAS``
 #: and ``OTHERKEY`` are placeholders; joins repeat.
@@ -149,6 +152,8 @@ class _Disjunct:
     bindings: list[str]
     residual: list  # conditions checked in Python on activation, with their pattern's binding
     definition: list
+    # the equality joins durable_rules evaluates: (pattern index, own key, earlier pattern index, its key)
+    joins: list = field(default_factory=list)
 
 
 def _literals(c) -> list:
@@ -191,6 +196,115 @@ def _dnf(c, own: Optional[str]) -> list[list]:
     return [[c]]
 
 
+def _index_value(v: Any) -> Any:
+    """A hashable key under which values equal by :func:`~.semantics.holds` (``==``) meet: ``True``
+    and ``1`` are different values there, ``1`` and ``1.0`` the same. Raises TypeError for a value
+    that cannot be hashed (the caller then scans)."""
+    if isinstance(v, float) and v != v:
+        raise TypeError("NaN equals nothing")
+    hash(v)
+    return (type(v) is bool, v)
+
+
+def _getter(p: Any):
+    """A function reading a path of the fact itself (one field, or the id or title), or None."""
+    if not (isinstance(p, PathRef) and p.binding is None and len(p.fields) <= 1):
+        return None
+    if not p.fields or p.fields[0] == "id":
+        return lambda f: f.id
+    name = p.fields[0]
+    if name == "title":
+        return lambda f: f.title if f.title is not None else MISSING
+    return lambda f: f.values.get(name, MISSING)
+
+
+_SCALARS = (str, int, float, dt.date)
+
+
+def _fast_test(c):
+    """A function ``fact -> bool`` equal to ``holds(c, fact, {}, ...)`` for the common single-fact
+    conditions (presence, ``==``/``!=`` with a constant, ``in`` a list of constants, and/or/not of
+    these), or None for anything else (evaluated by :func:`~.semantics.holds`)."""
+    if isinstance(c, Cmp):
+        left, right = c.left, c.right
+        if isinstance(left, Const) and not isinstance(right, (Const, NullRef)):
+            left, right = right, left
+        get = _getter(left)
+        if get is None:
+            return None
+        if isinstance(right, NullRef):
+            if c.op == "==":
+                return lambda f: get(f) is MISSING
+            if c.op == "!=":
+                return lambda f: get(f) is not MISSING
+            return None
+        if not isinstance(right, Const) or not isinstance(right.value, _SCALARS) or c.op not in ("==", "!="):
+            return None
+        want = right.value
+        if isinstance(want, float) and want != want:
+            return None
+        if isinstance(want, bool):
+            def eq(f):
+                v = get(f)
+                return type(v) is bool and v == want
+        else:
+            def eq(f):
+                v = get(f)
+                return v is not MISSING and type(v) is not bool and v == want
+        if c.op == "==":
+            return eq
+        return lambda f: get(f) is not MISSING and not eq(f)
+    if isinstance(c, InSet):
+        get = _getter(c.left)
+        if get is None or not all(isinstance(i, Const) and isinstance(i.value, _SCALARS) for i in c.items):
+            return None
+        if any(isinstance(i.value, float) and i.value != i.value for i in c.items):
+            return None
+        keys = frozenset((type(i.value) is bool, i.value) for i in c.items)
+
+        def member(f):
+            v = get(f)
+            if v is MISSING:
+                return False
+            try:
+                return (type(v) is bool, v) in keys
+            except TypeError:  # an unhashable value equals no constant
+                return False
+        return member
+    if isinstance(c, (AllOf, AnyOf)):
+        parts = [_fast_test(i) for i in c.items]
+        if any(p is None for p in parts):
+            return None
+        if isinstance(c, AllOf):
+            return lambda f: all(p(f) for p in parts)
+        return lambda f: any(p(f) for p in parts)
+    if isinstance(c, NotOf):
+        inner = _fast_test(c.item)
+        return None if inner is None else (lambda f: not inner(f))
+    return None
+
+
+def _guard_probes(g: PatternIR) -> tuple[tuple[tuple[str, ...], Any], ...]:
+    """Equalities every candidate of guard ``g`` must satisfy, as ``(own field path, other side)``:
+    the conjuncts of its condition comparing one field of the candidate with a constant or with a
+    value of an earlier binding. A guard is evaluated on the candidates whose fields equal those
+    values (a hash lookup) instead of on every fact of its type; the full condition is still
+    checked on each, so the answer (and the first witness by id) is the same as a scan's."""
+    if g.cond is None:
+        return ()
+    out = []
+    for lit in _literals(g.cond):
+        if not isinstance(lit, Cmp) or lit.op != "==":
+            continue
+        for mine, other in ((lit.left, lit.right), (lit.right, lit.left)):
+            if not (isinstance(mine, PathRef) and mine.binding is None and len(mine.fields) == 1):
+                continue
+            if isinstance(other, Const) or (isinstance(other, PathRef) and other.binding is not None):
+                out.append((mine.fields, other))
+                break
+    return tuple(out)
+
+
 class CompiledRuleset:
     """A program's criteria and rules compiled for durable_rules; reusable across runs (each run
     gets its own state). Call :meth:`close` (or use it as a context manager) to free it."""
@@ -208,6 +322,7 @@ class CompiledRuleset:
         self._key_index: dict[tuple[str, tuple[str, ...]], _Key] = {}
         self.disjuncts: dict[str, _Disjunct] = {}
         self.guards: dict[str, list[PatternIR]] = {}
+        self.guard_probes: dict[int, tuple] = {}
         self.positives: dict[str, list[PatternIR]] = {}
         self.guard_only: list[tuple[str, bool]] = []
         self.by_name: dict[str, Any] = {}
@@ -219,6 +334,8 @@ class CompiledRuleset:
                                        if (x.name if not is_crit else x.code) == owner)
             positive, guards = split_patterns(patterns)
             self.guards[owner] = guards
+            for g in guards:
+                self.guard_probes[id(g)] = _guard_probes(g)
             self.positives[owner] = positive
             if not positive:
                 self.guard_only.append((owner, is_crit))
@@ -229,8 +346,40 @@ class CompiledRuleset:
                 self.disjuncts[name] = d
                 definition[name] = {"all": d.definition}
         self.definition = definition
+        self.partition_field = self._partition_field()
         self._cached = _acquire(json.dumps(definition, ensure_ascii=False, sort_keys=True)) if definition else None
         self._handle = self._cached.handle if self._cached is not None else None
+
+    def _partition_field(self) -> Optional[str]:
+        """A field on which every join of every durable rule is connected: each rule with several
+        patterns joins all of them, directly or through one another, by equalities of this one
+        field. Facts are then split by the field's value into separate working memories (states
+        with their own session id) that never join each other: a match can only bind facts whose
+        values of the field are equal, so no match is lost, and each state stays small. None when
+        no field connects every rule (then all facts share one state)."""
+        multi = [d for d in self.disjuncts.values() if len(d.aliases) > 1]
+        if not multi:
+            return None
+        candidates = sorted({k.fields[0] for k in self._key_index.values() if len(k.fields) == 1})
+        for name in candidates:
+            if all(self._connected(d, name) for d in multi):
+                return name
+        return None
+
+    @staticmethod
+    def _connected(d: _Disjunct, name: str) -> bool:
+        parent = list(range(len(d.aliases)))
+
+        def find(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for i, mine, other_i, theirs in d.joins:
+            if mine.fields == (name,) and theirs.fields == (name,):
+                parent[find(i)] = find(other_i)
+        return len({find(i) for i in range(len(d.aliases))}) == 1
 
     def _flag(self, type_name: str, conds: list) -> _Flag:
         lst = self.flags.setdefault(type_name, [])
@@ -286,7 +435,9 @@ class CompiledRuleset:
                 for mine, other_i, theirs in joins[i]:
                     conds.append({mine.name: {aliases[other_i]: theirs.name}})
                 definition.append({aliases[i]: {"$and": conds}})
-            out.append(_Disjunct("", owner, is_crit, aliases, [p.binding for p in positive], residual, definition))
+            out.append(_Disjunct("", owner, is_crit, aliases, [p.binding for p in positive], residual, definition,
+                                 [(i, mine, other_i, theirs) for i in range(len(positive))
+                                  for mine, other_i, theirs in joins[i]]))
         return out
 
     def _as_join(self, lit, p: PatternIR, index: dict, positive: list[PatternIR], i: int):
@@ -367,12 +518,20 @@ class _Run:
         self.pending: list[FactRecord] = []
         self.seen_derivations: set = set()
         self.matches: dict[tuple, MatchRecord] = {}
+        self.sids: dict[str, str] = {}  # partition value -> session id
+        self.retired = 0
+        self.derived_ids: dict[tuple, str] = {}
+        self.guard_index: dict[tuple, dict] = {}  # (type, own field paths) -> key values -> candidates
+        self.flag_tests: dict[str, list] = {t: [(fl.name, self._flag_test(fl)) for fl in flags]
+                                            for t, flags in compiled.flags.items()}
+        self.key_getters: dict[str, list] = {
+            t: [(k.name, _getter(PathRef(None, k.fields, None)) or self._path_getter(k.fields)) for k in keys]
+            for t, keys in compiled.keys.items()}
 
     def execute(self) -> RunResult:
         c = self.c
         if c._handle is not None:
-            for f in sorted(self.store.values(), key=lambda f: f.id):
-                self._assert(f)
+            self._assert_all(sorted(self.store.values(), key=_fact_id))
         self._loop()
         for owner, is_crit in c.guard_only:
             if is_crit:
@@ -387,25 +546,101 @@ class _Run:
 
     # facts into the engine
 
+    def _flag_test(self, flag: _Flag):
+        """``fact -> bool``: the conjunction of a flag's conditions on one fact."""
+        tests = []
+        for cond in flag.conds:
+            t = _fast_test(cond)
+            if t is None:
+                def t(f, cond=cond):
+                    return holds(cond, f, {}, self.store, self.today)
+            tests.append(t)
+        if len(tests) == 1:
+            return tests[0]
+        return lambda f: all(t(f) for t in tests)
+
+    def _path_getter(self, fields: tuple):
+        ref = PathRef(None, fields, None)
+        return lambda f: path_value(ref, f, {}, self.store)
+
     def _engine_fact(self, f: FactRecord) -> Optional[dict]:
-        flags = self.c.flags.get(f.type)
-        if not flags:
+        tests = self.flag_tests.get(f.type)
+        if not tests:
             return None
         rec: dict[str, Any] = {}
-        for flag in flags:
-            if all(holds(cond, f, {}, self.store, self.today) for cond in flag.conds):
-                rec[flag.name] = 1
+        for name, test in tests:
+            if test(f):
+                rec[name] = 1
         if not rec:
             return None
-        for key in self.c.keys.get(f.type, ()):
-            v = path_value(PathRef(None, key.fields, None), f, {}, self.store)
+        for name, get in self.key_getters.get(f.type, ()):
+            v = get(f)
             if v is not MISSING:
                 text = _key_text(v)
                 if text is not None:
-                    rec[key.name] = text
+                    rec[name] = text
         rec["t"] = f.type
-        rec["sid"] = self.sid
+        rec["sid"] = self._sid(f)
         return rec
+
+    def _sid(self, f: FactRecord) -> str:
+        """The state (working memory) a fact goes to: one per value of the partition field (facts
+        without it share one), numbered so that no user text reaches the engine."""
+        name = self.c.partition_field
+        if name is None:
+            return self.sid
+        v = f.values.get(name, MISSING) if name not in ("id", "title") else path_value(
+            PathRef(None, (name,), None), f, {}, self.store)
+        text = _key_text(v) if v is not MISSING else None
+        if text is None:
+            return self.sid
+        sid = self.sids.get(text)
+        if sid is None:
+            sid = self.sids[text] = f"{self.sid}.{len(self.sids) + 1}"
+        return sid
+
+    def _assert_all(self, facts: list[FactRecord]) -> None:
+        """Assert the given facts, a state (partition) at a time, in batches of
+        :data:`BATCH`; then process each state's activations. A batch the engine refuses (an id
+        hash collision, see :meth:`_assert`) leaves its state unused: the partition's facts are
+        asserted again one by one into a fresh state, whose answers are the only ones read."""
+        groups: dict[str, list[tuple[FactRecord, dict]]] = {}
+        for f in facts:
+            rec = self._engine_fact(f)
+            if rec is not None:
+                rec["id"] = f.id
+                groups.setdefault(rec["sid"], []).append((f, rec))
+        dre = self.c._dre
+        handle = self.c._handle
+        assert_facts = getattr(dre, "assert_facts", None)
+        for sid, group in groups.items():
+            if assert_facts is None:  # an engine without batches
+                for f, _ in group:
+                    self._assert(f)
+                continue
+            offset = None
+            ok = True
+            for i in range(0, len(group), BATCH):
+                chunk = group[i:i + BATCH]
+                code, offset = assert_facts(handle, json.dumps([rec for _, rec in chunk], ensure_ascii=False))
+                if code != 0:
+                    ok = False
+                    break
+            if ok:
+                for f, _ in group:
+                    self.internal[f.id] = f.id
+                self._drain(offset)
+                continue
+            # start the partition over in a state of its own, one fact at a time
+            self.retired += 1
+            fresh = f"{sid}~{self.retired}"
+            for key, value in self.sids.items():
+                if value == sid:
+                    self.sids[key] = fresh
+            if self.sid == sid:
+                self.sid = fresh
+            for f, _ in group:
+                self._assert(f)
 
     def _assert(self, f: FactRecord) -> None:
         rec = self._engine_fact(f)
@@ -485,13 +720,19 @@ class _Run:
         if d is not None and not self._residual_ok(d, env):
             return
         bound = {f.id for f in env.values()}
-        guards = check_guards(self.c.guards[rule.name], env, bound, self.by_type, self.store, self.today)
+        guards = self._check_guards(self.c.guards[rule.name], env, bound)
         if guards is None:
             return
         values = derive_values(rule, env, self.store, self.today)
         if values is None:
             return
-        fid = derived_id(rule.derive_type, values)
+        if all(type(v) is str for v in values.values()):  # the common case: remember the hash
+            memo = (rule.derive_type, tuple(values.items()))
+            fid = self.derived_ids.get(memo)
+            if fid is None:
+                fid = self.derived_ids[memo] = derived_id(rule.derive_type, values)
+        else:
+            fid = derived_id(rule.derive_type, values)
         premises = tuple((p.binding, env[p.binding].id) for p in self.c.positives[rule.name])
         key = (fid, rule.name, premises)
         if key in self.seen_derivations:
@@ -504,8 +745,47 @@ class _Run:
             self.store[fid] = rec
             self.result.derived[fid] = rec
             self.by_type.setdefault(rec.type, []).append(rec)
+            for k in [k for k in self.guard_index if k[0] == rec.type]:
+                del self.guard_index[k]
             self.pending.append(rec)
         self.result.derivations.setdefault(fid, []).append(Derivation(rule.name, premises, guards))
+
+    def _candidates(self, g: PatternIR, env: dict) -> list[FactRecord]:
+        """The facts of ``g``'s type that can satisfy its equalities with constants and earlier
+        bindings (all of them when it has none)."""
+        everything = self.by_type.get(g.type, ())
+        probes = self.c.guard_probes.get(id(g))
+        if not probes or len(everything) < 16:
+            return everything
+        try:
+            wanted = []
+            for _, other in probes:
+                v = other.value if isinstance(other, Const) else path_value(other, None, env, self.store)
+                if v is MISSING:
+                    return ()  # an equality with an absent value holds for no candidate
+                wanted.append(_index_value(v))
+            paths = tuple(p for p, _ in probes)
+            index = self.guard_index.get((g.type, paths))
+            if index is None:
+                index = self.guard_index[(g.type, paths)] = {}
+                refs = [PathRef(None, p, None) for p in paths]
+                for cand in everything:
+                    key = []
+                    for ref in refs:
+                        v = path_value(ref, cand, {}, self.store)
+                        if v is MISSING:
+                            break
+                        key.append(_index_value(v))
+                    else:
+                        index.setdefault(tuple(key), []).append(cand)
+            return index.get(tuple(wanted), ())
+        except TypeError:  # an unhashable value: scan
+            return everything
+
+    def _check_guards(self, guards: list[PatternIR], env: dict, bound: set) -> Optional[tuple[Guard, ...]]:
+        """:func:`~.semantics.check_guards`, with candidates looked up instead of scanned (same
+        answer, same evidence: the qualifying fact with the smallest id)."""
+        return check_guards(guards, env, bound, self.by_type, self.store, self.today, candidates=self._candidates)
 
     def _criterion_activation(self, rule_name: str, env: dict) -> None:
         d = self.c.disjuncts[rule_name]
@@ -515,7 +795,7 @@ class _Run:
 
     def _fire_criterion(self, code: str, env: dict) -> None:
         bound = {f.id for f in env.values()}
-        guards = check_guards(self.c.guards[code], env, bound, self.by_type, self.store, self.today)
+        guards = self._check_guards(self.c.guards[code], env, bound)
         if guards is None:
             return
         bindings = tuple((p.binding, env[p.binding].id) for p in self.c.positives[code])
@@ -525,6 +805,13 @@ class _Run:
         if prev is None or m.bindings < prev.bindings:
             self.matches[key] = m
 
+
+def _fact_id(f: FactRecord) -> str:
+    return f.id
+
+
+#: Facts per ``assert_facts`` call.
+BATCH = 512
 
 FORK = True  # tests may turn it off to exercise the in-process path
 
@@ -538,9 +825,16 @@ def _run_forked(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.da
         try:
             os.close(r)
             try:
+                # the child exits when done: no cycle collection (it would scan every fact
+                # record again and again while the run allocates)
+                gc.disable()
                 res = _Run(compiled, facts, today, max_derived).execute()
-                payload = ("ok", (res.matches, {k: (v.type, v.values) for k, v in res.derived.items()},
-                                  res.derivations))
+                # plain tuples: unpickling dataclasses costs several times more
+                payload = ("ok", (
+                    [(m.criterion, m.bindings, [(g.kind, g.text, g.witness) for g in m.guards]) for m in res.matches],
+                    {k: (v.type, v.values) for k, v in res.derived.items()},
+                    {k: [(d.rule, d.premises, [(g.kind, g.text, g.witness) for g in d.guards] if d.guards else None)
+                         for d in ds] for k, ds in res.derivations.items()}))
             except DerivationLimit as e:
                 payload = ("limit", (e.limit, e.rule))
             except BaseException as e:  # noqa: BLE001 - reported to the parent as an engine error
@@ -564,7 +858,12 @@ def _run_forked(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.da
     if kind == "error":
         raise EngineError(body)
     matches, derived, derivations = body
-    res = RunResult(matches=matches, derivations=derivations)
+
+    def guards(gs) -> tuple:
+        return tuple(Guard(*g) for g in gs) if gs else ()
+
+    res = RunResult(matches=[MatchRecord(c, b, guards(g)) for c, b, g in matches],
+                    derivations={k: [Derivation(r, p, guards(g)) for r, p, g in ds] for k, ds in derivations.items()})
     res.derived = {k: FactRecord(k, t, None, values, None, derived=True) for k, (t, values) in derived.items()}
     return res
 

@@ -241,16 +241,17 @@ def show_value(v: Any) -> str:
 
 
 def check_guards(guards: list[PatternIR], env: dict[str, FactRecord], bound: set[str],
-                 by_type: dict[str, list[FactRecord]], facts: dict[str, FactRecord], today: dt.date
-                 ) -> Optional[tuple[Guard, ...]]:
+                 by_type: dict[str, list[FactRecord]], facts: dict[str, FactRecord], today: dt.date,
+                 candidates=None) -> Optional[tuple[Guard, ...]]:
     """Evaluate ``not``/``exists`` patterns against complete fact sets. Facts bound by the match's
     positive patterns are not candidates. The evidence of an ``exists`` is its qualifying fact with
     the smallest id, whatever the order of ``by_type``. Returns the evidence, or None when a guard
-    fails."""
+    fails. ``candidates(pattern, env)``, when given, narrows the facts to look at (an index); it
+    must return every fact that can satisfy the pattern."""
     out = []
     for g in guards:
         witness = None
-        for cand in by_type.get(g.type, ()):
+        for cand in (candidates(g, env) if candidates is not None else by_type.get(g.type, ())):
             if cand.id in bound or (witness is not None and cand.id >= witness):
                 continue
             if g.cond is None or holds(g.cond, cand, env, facts, today):
