@@ -92,6 +92,11 @@ CODES: dict[str, CodeDoc] = {
         _c("E117", "error", "unsupported file",
            "A file given on the command line is not a `.policy`, `.rules`, `.md` or `.csv` file.",
            "coherence lint notes.txt", "Pass policy sources only; directories are searched for these extensions."),
+        _c("E118", "error", "unclosed fenced block",
+           "A fenced block tagged `policy` or `rules` in a Markdown file has no closing fence, so everything "
+           "after it, prose included, is read as facts or rules.",
+           "```policy\njurisdiction MU { level: national }\n## 5. Education (no closing ```)",
+           "Close the block with ``` on a line of its own."),
         # ---- E2xx: names and references -----------------------------------------------------------
         _c("E201", "error", "duplicate id",
            "Two facts of one policy set (all files checked together, with the rulesets' reference facts) have "
@@ -187,6 +192,10 @@ CODES: dict[str, CodeDoc] = {
            "A pattern is joined to earlier ones only through `!=`, `<`, `>` or similar comparisons. Such joins "
            "compare every pair of facts and grow quadratically with the policy set.",
            "b: objective where aim != a.aim", "Add an equality join (same jurisdiction, same occupation) if the criterion allows."),
+        _c("W405", "warning", "no sources",
+           "A directory given on the command line holds no `.policy`, `.rules`, `.md` or `.csv` file, so "
+           "nothing in it was checked.",
+           "coherence lint drafts/  # an empty folder", "Check the path; give the folder that holds the sources."),
         # ---- E5xx: running rules -----------------------------------------------------------------------
         _c("E501", "error", "derivation limit reached",
            "Rules derived more facts than the limit (default 100,000, `--max-derived`). A rule that keeps "

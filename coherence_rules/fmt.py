@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from . import ast as A
-from .diagnostics import CODES, Diagnostic
+from .diagnostics import Diagnostic
 from .parse import parse_source
 
 WIDTH = 100
@@ -690,11 +690,13 @@ def _render(printer: _Printer, src: _Source, comments: list[tuple[int, A.Comment
 # ---- entry points -----------------------------------------------------------------------------------
 
 
-def _internal(file: str, message: str) -> Diagnostic:
-    code = "E118" if "E118" in CODES else "E502"
-    span = A.Span.model_construct(file=file, line=1, column=1, end_line=1, end_column=2)
-    return Diagnostic.make(code, f"fmt: {message}; the source was left unchanged", span,
-                           help="please report this with the source that triggers it")
+class FormatterBug(RuntimeError):
+    """The formatter's self-check failed: its output would not mean the same as the input. The
+    source is left unchanged and the command line reports an internal error (exit 3)."""
+
+
+def _internal(file: str, message: str) -> "FormatterBug":
+    return FormatterBug(f"fmt: {message} in {file}; the source was left unchanged")
 
 
 def _format_parsed(text: str, module: A.Module, line_offset: int) -> str:
@@ -721,12 +723,12 @@ def format_source(text: str, file: str, kind: str = "policy", line_offset: int =
     try:
         out = _format_parsed(text, module, line_offset)
     except Exception as e:  # pragma: no cover - a formatter bug must not lose the file
-        return None, [_internal(file, f"internal error ({type(e).__name__})")]
+        raise _internal(file, f"internal error ({type(e).__name__})") from e
     again, diags2 = parse_source(out, file, kind=kind)
     if diags2 or A.strip_spans(again.items) != A.strip_spans(module.items):
-        return None, [_internal(file, "the formatted text would not mean the same")]
+        raise _internal(file, "the formatted text would not mean the same")
     if [c.text for c in again.comments] != [c.text for c in module.comments]:
-        return None, [_internal(file, "a comment would be lost or moved")]
+        raise _internal(file, "a comment would be lost or moved")
     return out, []
 
 

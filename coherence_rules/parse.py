@@ -285,10 +285,11 @@ class _Builder:
     def where(self, children):
         return children[0]
 
-    def _pattern(self, kind, binding, type_tok, rest):
+    def _pattern(self, kind, binding, type_tok, rest, keyword=None):
         ts = _tok_span(self.file, type_tok)
         where = rest[0] if rest else None
-        start = _tok_span(self.file, binding) if binding is not None else ts
+        first = binding if binding is not None else keyword
+        start = _tok_span(self.file, first) if first is not None else ts
         end = where.span if where is not None else ts
         return A.Pattern.model_construct(
             span=_join(start, end), kind=kind, binding=binding.value if binding is not None else None,
@@ -299,7 +300,7 @@ class _Builder:
         return self._pattern("match", children[0], children[1], children[2:])
 
     def not_pattern(self, children):
-        return self._pattern("not", None, children[0], children[1:])
+        return self._pattern("not", None, children[1], children[2:], keyword=children[0])
 
     def exists_pattern(self, children):
         return self._pattern("exists", None, children[0], children[1:])
@@ -323,8 +324,9 @@ class _Builder:
         return self._nest(A.And.model_construct(span=self._cover(children), items=children), children)
 
     def negation(self, children):
-        item = children[0]
-        return self._nest(A.Not.model_construct(span=item.span, item=item), children)
+        not_tok, item = children
+        span = _join(_tok_span(self.file, not_tok), item.span)
+        return self._nest(A.Not.model_construct(span=span, item=item), [item])
 
     @staticmethod
     def _operand(x):
@@ -539,8 +541,9 @@ def _syntax_diagnostic(e: Exception, text: str, file: str) -> Diagnostic:
     if label is not None:
         code, message = label
         if code == "E104":
-            return Diagnostic.make(code, "unquoted title", span_at(line, col, max(1, len(src.rstrip()) - col + 1)),
-                                   label=message, help='quote the title: "Health Sector Plan"')
+            words = src[col - 1:].split("{", 1)[0].rstrip()
+            return Diagnostic.make(code, "unquoted title", span_at(line, col, max(1, len(words))),
+                                   label=message, help=f'quote the title: "{words}"')
         if code == "E106":
             return Diagnostic.make(code, "field outside braces", span_at(line, 1, max(1, len(src.rstrip()))),
                                    label=message, help="move the field inside the braces of the fact it describes")
@@ -561,8 +564,20 @@ def _syntax_diagnostic(e: Exception, text: str, file: str) -> Diagnostic:
     shown = str(tok.value)
     if len(shown) > 40:
         shown = shown[:40] + "..."
+    help = _expected_help(expected)
+    open_at = _unclosed_brace(text, line)
+    if open_at is not None and open_at[0] <= len(lines):
+        header = lines[open_at[0] - 1][: open_at[1]]
+        if _FACT_HEADER.match(header) and not header.lstrip().startswith(_BLOCK_KEYWORDS):
+            # inside a fact's braces only fields and `}` can come (the parser's state is shared
+            # with rule and criterion bodies, whose keywords would mislead here)
+            help = "expected a field (`name: value`) or `}`"
     return Diagnostic.make("E100", f"unexpected {_describe(tok.type, shown)}", span_at(line, col, width),
-                           label="not expected here", help=_expected_help(expected))
+                           label="not expected here", help=help)
+
+
+_FACT_HEADER = re.compile(r'^\s*[A-Za-z_][\w.\-]*\s+[A-Za-z_][\w.\-]*(\s+"(?:[^"\\]|\\.)*")*\s*\{$')
+_BLOCK_KEYWORDS = ("criterion ", "rule ", "type ", "ruleset ", "accept ", "test ", "enum ", "extend ")
 
 
 _EXAMPLE_STATES: Optional[list] = None
@@ -585,12 +600,14 @@ def _match_example(e) -> Optional[tuple[str, str]]:
                 try:
                     parser.parse(src)
                 except UnexpectedToken as ut:
-                    states.append((ut.state, ut.token.type, code, message))
+                    states.append((frozenset(ut.expected), ut.token.type, code, message))
                 except Exception:  # an example that fails in the lexer is matched elsewhere
                     pass
         _EXAMPLE_STATES = states
-    for state, ttype, code, message in _EXAMPLE_STATES:
-        if e.state == state and e.token.type == ttype:
+    # the parser position is identified by what it expected and what it got (the state object
+    # itself also holds the stack, which differs after every earlier statement)
+    for expected, ttype, code, message in _EXAMPLE_STATES:
+        if frozenset(e.expected) == expected and e.token.type == ttype:
             return code, message
     return None
 

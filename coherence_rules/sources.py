@@ -12,6 +12,7 @@ import csv
 import io
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
@@ -58,19 +59,35 @@ def _point(file: str, line: int = 1, col: int = 1) -> A.Span:
     return A.Span.model_construct(file=file, line=line, column=col, end_line=line, end_column=col + 1)
 
 
+def _regular(path: Path) -> bool:
+    """A regular file (not a FIFO, device or socket, which could block a read forever)."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
 def discover(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, bool]], list[Diagnostic]]:
-    """Expand directories into source files. Returns ``(path, explicit)`` pairs, sorted and unique."""
+    """Expand directories into source files. Returns ``(path, explicit)`` pairs, sorted and unique.
+    Only regular files are read; a directory without any source is warning W405."""
     found: dict[Path, bool] = {}
     diags = []
     for p in paths:
         path = Path(p)
         shown = display_path(path)
         if path.is_dir():
+            before = len(found)
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
-                    if name.endswith(EXTENSIONS) and not name.startswith("."):
+                    if name.endswith(EXTENSIONS) and not name.startswith(".") and _regular(Path(root) / name):
                         found.setdefault(Path(root) / name, False)
+            if len(found) == before:
+                diags.append(Diagnostic.make("W405", f"no source files under '{shown}'", None,
+                                             help="sources are .policy, .rules, .md and .csv files"))
+        elif path.exists() and not _regular(path):
+            diags.append(Diagnostic.make("E110", f"cannot read '{shown}': not a regular file", None,
+                                         help="give a file or a directory"))
         elif path.is_file():
             if not str(path).endswith(EXTENSIONS):
                 diags.append(Diagnostic.make("E117", f"unsupported file '{shown}'", _point(shown),
@@ -82,14 +99,22 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, bool]], list
     return sorted(found.items(), key=lambda kv: display_path(kv[0])), diags
 
 
+def _size(n: int) -> str:
+    """A size for people: bytes, KiB or MiB, whole numbers without decimals."""
+    for unit, scale in (("MiB", 1048576), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n // scale} {unit}" if n % scale == 0 else f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
 def read_text(path: Path, shown: str) -> tuple[Optional[str], list[Diagnostic]]:
     """The file's text, or diagnostics (too large, binary, not UTF-8, unreadable)."""
     limit = max_file_size()
     try:
         size = path.stat().st_size
         if size > limit:
-            return None, [Diagnostic.make("E113", f"file is too large ({size / 1048576:.1f} MiB; the limit is "
-                                                  f"{limit / 1048576:.0f} MiB)", _point(shown),
+            return None, [Diagnostic.make("E113", f"file is too large ({_size(size)}; the limit is "
+                                                  f"{_size(limit)})", _point(shown),
                                           help="split the file, or set COHERENCE_MAX_FILE_SIZE (bytes)")]
         data = path.read_bytes()
     except OSError as e:
@@ -97,7 +122,8 @@ def read_text(path: Path, shown: str) -> tuple[Optional[str], list[Diagnostic]]:
     if b"\x00" in data:
         pos = data.index(b"\x00")
         line = data.count(b"\n", 0, pos) + 1
-        return None, [Diagnostic.make("E112", "binary file (contains NUL bytes)", _point(shown, line),
+        col = pos - (data.rfind(b"\n", 0, pos) + 1) + 1
+        return None, [Diagnostic.make("E112", "binary file (contains NUL bytes)", _point(shown, line, col),
                                       help="sources are UTF-8 text")]
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -143,6 +169,31 @@ def markdown_blocks(text: str) -> list[tuple[str, int, str]]:
             out.append((tag, i + 1, "\n".join(lines[i + 1:j])))
         i = j + 1
     return out
+
+
+def unclosed_fence(text: str) -> Optional[tuple[int, int, str]]:
+    """``(line, column, tag)`` of a fenced ``policy``/``rules`` block that is never closed: its
+    content then runs to the end of the file, prose included."""
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        m = _FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        fence = m.group("fence")
+        info = m.group("info").strip().split()
+        tag = info[0].lower() if info else ""
+        j = i + 1
+        while j < len(lines):
+            close = lines[j].strip()
+            if close.startswith(fence[0] * len(fence)) and set(close) <= {fence[0]}:
+                break
+            j += 1
+        if j >= len(lines) and tag in ("policy", "rules"):
+            return i + 1, len(m.group("indent")) + 1, tag
+        i = j + 1
+    return None
 
 
 def _csv_cells(line: str) -> list[int]:
@@ -243,6 +294,13 @@ def load_text(text: str, shown: str, explicit: bool, loaded: Loaded) -> None:
     """Parse text that was already read (also used for the shipped rulesets)."""
     if shown.endswith(".md"):
         blocks = markdown_blocks(text)
+        open_fence = unclosed_fence(text)
+        if open_fence is not None:
+            line, col, tag = open_fence
+            loaded.diagnostics.append(Diagnostic.make(
+                "E118", f"the ```{tag} block is never closed", A.Span.model_construct(
+                    file=shown, line=line, column=col, end_line=line, end_column=col + 3 + len(tag)),
+                label="opened here", help="close the block with ``` on a line of its own"))
         if not blocks and explicit:
             loaded.diagnostics.append(Diagnostic.make("W403", "no fenced block tagged `policy` or `rules`",
                                                       _point(shown)))

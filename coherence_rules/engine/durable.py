@@ -55,7 +55,7 @@ from typing import Any, Optional
 from ..checker import (AllOf, AnyOf, Cmp, Const, CriterionIR, FactRecord, Has, InSet, Match, NotOf, NullRef, PathRef,
                      PatternIR, Program, RuleIR, TodayRef, operand_bindings)
 from .semantics import (DEFAULT_MAX_DERIVED, MISSING, Derivation, DerivationLimit, Guard, MatchRecord, RunResult,
-                        check_guards, condition_text, derive_values, derived_id, holds, path_value, split_patterns,
+                        check_guards, derive_values, derived_id, holds, path_value, split_patterns,
                         stratify)
 
 #: The condition shapes the compiler emits, as templates. ``TYPE``, ``FLAG``, ``KEY``, ``ALIAS``
