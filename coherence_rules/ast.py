@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 class Span(BaseModel):
     """A region of a source file. Lines and columns are 1-based; ``end_column`` is exclusive."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     file: str
     line: int
@@ -34,7 +34,7 @@ class Span(BaseModel):
 class Node(BaseModel):
     """Base of every syntax node."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, defer_build=True)
 
     span: Span
 
@@ -291,6 +291,8 @@ Item = Union[Fact, Accept, EnumDecl, TypeDecl, RulesetDecl, Rule, Criterion, Tes
 class Comment(BaseModel):
     """A ``#`` comment, kept so that ``fmt`` can put it back."""
 
+    model_config = ConfigDict(defer_build=True)
+
     line: int
     column: int
     text: str
@@ -299,14 +301,17 @@ class Comment(BaseModel):
 class Module(BaseModel):
     """One parsed source: a file, or one fenced block of a Markdown file."""
 
+    model_config = ConfigDict(defer_build=True)
+
     file: str
     kind: Literal["policy", "rules"]
     items: list[Any] = []
     comments: list[Comment] = []
 
 
-for _cls in (Value, TypeExpr, And, Or, Not, Module):
-    _cls.model_rebuild()
+# Nodes are built with ``model_construct`` (no validation), so their pydantic schemas are built
+# lazily (``defer_build``), when a node is first validated or dumped; forward references are
+# resolved then.
 
 
 def strip_spans(obj: Any) -> Any:

@@ -62,6 +62,9 @@ class _Builder:
 
     def __init__(self, file: str):
         self.file = file
+        self._last_span = A.Span.model_construct(file=file, line=1, column=1, end_line=1, end_column=1)
+        self._depths: dict[int, int] = {}  # nesting depth of condition nodes, by id()
+        self._keep: list = []  # keeps those nodes alive so their id() stays theirs during the parse
 
     # helpers
     def _span(self, x: Any) -> A.Span:
@@ -594,9 +597,6 @@ def _match_example(e) -> Optional[tuple[str, str]]:
         for code, message, examples in SYNTAX_EXAMPLES:
             for src in examples:
                 _CURRENT[0] = _Builder("<example>")
-                _CURRENT[0]._last_span = A.Span.model_construct(file="<example>", line=1, column=1, end_line=1, end_column=1)
-                _CURRENT[0]._depths = {}
-                _CURRENT[0]._keep = []
                 try:
                     parser.parse(src)
                 except UnexpectedToken as ut:
@@ -677,9 +677,6 @@ def _parse_lark(text: str, padded: str, file: str, kind: str, line_offset: int) 
     parser = _lark_parser()
     comments: list[A.Comment] = []
     builder = _Builder(file)
-    builder._last_span = A.Span.model_construct(file=file, line=1, column=1, end_line=1, end_column=1)
-    builder._depths = {}
-    builder._keep = []
     _CURRENT[0] = builder
     try:
         items = parser.parse(padded)

@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from ..checker import (AllOf, AnyOf, Cmp, Const, CriterionIR, FactRecord, Has, InSet, Match, NotOf, NullRef,
                      PathRef, PatternIR, Program, RuleIR, TodayRef)
@@ -268,10 +268,6 @@ def check_guards(guards: list[PatternIR], env: dict[str, FactRecord], bound: set
                 return None
             out.append(Guard("exists", f"some {text}", witness))
     return tuple(out)
-
-
-def sorted_by_id(records: Iterable[FactRecord]) -> list[FactRecord]:
-    return sorted(records, key=lambda r: r.id)
 
 
 # ---- derived facts --------------------------------------------------------------------------------------------
