@@ -138,6 +138,11 @@ ruleset_option = click.option(
          "Replaces the default `core`; repeat to combine. The built-in schema is always loaded.")
 
 
+as_of_option = click.option(
+    "--as-of", metavar="DATE", default=None,
+    help="Reference date (YYYY-MM-DD) for `today` in conditions and for the `until` of accepts (default: today).")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", "-V", prog_name="coherence")
 def main() -> None:
@@ -171,7 +176,7 @@ def main() -> None:
 @click.option("--fail-on", type=click.IntRange(-3, 0), default=None, metavar="SCORE",
               help="Exit 1 when an open or expired finding scores SCORE or lower (default -1).")
 @click.option("--explain", is_flag=True, help="Show each finding's proof as a tree (text format).")
-@click.option("--as-of", metavar="DATE", default=None, help="Reference date for `today` and accepts (default: today).")
+@as_of_option
 @click.option("--max-derived", type=click.IntRange(1), default=None, metavar="N",
               help="Stop when rules derive more than N facts (default 100000).")
 @click.option("--profile", is_flag=True, help="Print time and memory per stage to stderr.")
@@ -363,7 +368,7 @@ def fmt(ctx, paths, check_only, show_diff):
 @click.option("--threshold", type=click.FloatRange(0, 100), default=None, metavar="PCT",
               help="With --coverage: exit 1 when coverage is below PCT.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text")
-@click.option("--as-of", metavar="DATE", default=None, help="Reference date for `today` (default: today).")
+@as_of_option
 @click.pass_context
 @handle_errors
 def test_cmd(ctx, rulesets, coverage, threshold, fmt, as_of):
@@ -479,7 +484,7 @@ def criteria(ctx, code, rulesets, fmt, list_rulesets):
 @ruleset_option
 @click.option("--facts", "fact_ids", default=None, metavar="ID,...",
               help="Only findings (or candidate facts) involving these fact ids.")
-@click.option("--as-of", metavar="DATE", default=None, help="Reference date for `today` (default: today).")
+@as_of_option
 @click.pass_context
 @handle_errors
 def explain(ctx, code, paths, rulesets, fact_ids, as_of):
@@ -554,7 +559,7 @@ BATCH_FORMATS = ("table", "csv", "json", "html", "markdown")
               help="Run on Dask distributed: `local` starts a cluster on this machine (loopback only), "
                    "tcp://HOST:PORT uses a running scheduler. Needs coherence-rules[dask].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no closing summary on stderr.")
-@click.option("--as-of", metavar="DATE", default=None, help="Reference date for `today` and accepts (default: today).")
+@as_of_option
 @click.option("--max-derived", type=click.IntRange(1), default=None, metavar="N",
               help="Stop a set's run when rules derive more than N facts (default 100000).")
 @click.pass_context
@@ -628,7 +633,7 @@ def batch(ctx, paths, rulesets, jobs, store, fmt, output, fail_on, scheduler, qu
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "table", "json", "markdown"]), default="text",
               help="Output format. json writes only the comparison to stdout.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the comparison to FILE.")
-@click.option("--as-of", metavar="DATE", default=None, help="Reference date for `today` and accepts (default: today).")
+@as_of_option
 @click.pass_context
 @handle_errors
 def compare(ctx, a, b, rulesets, fmt, output, as_of):
@@ -664,7 +669,7 @@ def compare(ctx, a, b, rulesets, fmt, output, as_of):
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
               help="Output format. json writes only the diff to stdout.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the diff to FILE.")
-@click.option("--as-of", metavar="DATE", default=None, help="Reference date for `today` and accepts (default: today).")
+@as_of_option
 @click.pass_context
 @handle_errors
 def diff(ctx, old, new, rulesets, fail_on, fmt, output, as_of):

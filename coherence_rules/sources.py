@@ -142,12 +142,8 @@ def read_text(path: Path, shown: str) -> tuple[Optional[str], list[Diagnostic]]:
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})\s*(?P<info>[^\n`]*)$")
 
 
-def markdown_blocks(text: str) -> list[tuple[str, int, str]]:
-    """Fenced blocks tagged ``policy`` or ``rules``: ``(kind, first_line_index, block_text)``.
-
-    ``first_line_index`` is the 0-based index of the block's first content line, so parsing the
-    block with that many lines of offset reports the Markdown file's own line numbers.
-    """
+def _fences(text: str) -> list[tuple[str, int, int, Optional[int]]]:
+    """Every fenced block: ``(tag, column, opening line index, closing line index or None)``."""
     lines = text.split("\n")
     out = []
     i = 0
@@ -158,41 +154,35 @@ def markdown_blocks(text: str) -> list[tuple[str, int, str]]:
             continue
         fence = m.group("fence")
         info = m.group("info").strip().split()
-        tag = info[0].lower() if info else ""
         j = i + 1
         while j < len(lines):
             close = lines[j].strip()
             if close.startswith(fence[0] * len(fence)) and set(close) <= {fence[0]}:
                 break
             j += 1
-        if tag in ("policy", "rules"):
-            out.append((tag, i + 1, "\n".join(lines[i + 1:j])))
+        out.append((info[0].lower() if info else "", len(m.group("indent")) + 1, i, j if j < len(lines) else None))
         i = j + 1
     return out
+
+
+def markdown_blocks(text: str) -> list[tuple[str, int, str]]:
+    """Fenced blocks tagged ``policy`` or ``rules``: ``(kind, first_line_index, block_text)``.
+
+    ``first_line_index`` is the 0-based index of the block's first content line, so parsing the
+    block with that many lines of offset reports the Markdown file's own line numbers. A block
+    that is never closed runs to the end of the file (see :func:`unclosed_fence`).
+    """
+    lines = text.split("\n")
+    return [(tag, i + 1, "\n".join(lines[i + 1:j if j is not None else len(lines)]))
+            for tag, _, i, j in _fences(text) if tag in ("policy", "rules")]
 
 
 def unclosed_fence(text: str) -> Optional[tuple[int, int, str]]:
     """``(line, column, tag)`` of a fenced ``policy``/``rules`` block that is never closed: its
     content then runs to the end of the file, prose included."""
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        m = _FENCE.match(lines[i])
-        if not m:
-            i += 1
-            continue
-        fence = m.group("fence")
-        info = m.group("info").strip().split()
-        tag = info[0].lower() if info else ""
-        j = i + 1
-        while j < len(lines):
-            close = lines[j].strip()
-            if close.startswith(fence[0] * len(fence)) and set(close) <= {fence[0]}:
-                break
-            j += 1
-        if j >= len(lines) and tag in ("policy", "rules"):
-            return i + 1, len(m.group("indent")) + 1, tag
-        i = j + 1
+    for tag, col, i, j in _fences(text):
+        if j is None and tag in ("policy", "rules"):
+            return i + 1, col, tag
     return None
 
 
