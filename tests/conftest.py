@@ -1,6 +1,24 @@
-"""Shared pytest configuration."""
+"""Shared pytest configuration and fixtures."""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+POLICIES = Path(__file__).resolve().parent.parent / "policies"
+#: the shipped example policy sets
+EXAMPLES = ["mauritius", "kenya-ncm", "sweden", "agreements/nl-tr-1964"]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A working directory holding copies of the shipped examples (set names are relative)."""
+    for name in EXAMPLES:
+        shutil.copytree(POLICIES / name, tmp_path / Path(name).name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 def pytest_addoption(parser):

@@ -42,14 +42,6 @@ criterion LOCAL-NURSE-CAP "A cap on foreign nurses" {
 """
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    """A working directory holding copies of the shipped examples (set names are relative)."""
-    for name in EXAMPLES:
-        shutil.copytree(POLICIES / name, tmp_path / Path(name).name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
 
 def example_sets() -> list[str]:
     return [Path(n).name for n in EXAMPLES]

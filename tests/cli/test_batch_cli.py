@@ -39,13 +39,6 @@ def invoke(*args: str):
     return runner.invoke(main, list(args), catch_exceptions=False)
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    for name in EXAMPLES:
-        shutil.copytree(POLICIES / name, tmp_path / Path(name).name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
 
 SETS = ["agreements-nl-tr", "kenya-ncm", "mauritius", "sweden"]
 
