@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -167,3 +168,32 @@ def test_who_list_is_generated_deterministically(tmp_path):
         'jurisdiction BFA "Burkina Faso" { level: national  iso3: "BFA"  safeguard_list: true }',
         'jurisdiction ZWE "Zimbabwe" { level: national  iso3: "ZWE"  safeguard_list: true }',
     ]
+
+
+def test_who_list_makes_who_safeguard_fire(tmp_path):
+    """The shipped WHO safeguards list, loaded next to a policy set, is what WHO-SAFEGUARD reads:
+    recruiting nurses from a listed country fires it; from a country not on the list, it does not."""
+    policy = tmp_path / "recruitment.policy"
+    policy.write_text(
+        'jurisdiction GB "United Kingdom" { level: national }\n'
+        'jurisdiction PHL "Philippines" { level: national  iso3: "PHL" }\n'
+        'instrument NRS "International nurse recruitment scheme" { kind: programme  jurisdiction: GB }\n'
+        'measure NRS.1 "Recruit nurses from Nigeria and the Philippines" {\n'
+        '  instrument: NRS  area: recruitment  effect: facilitate  occupation: nurse  origin: [NGA, PHL]\n'
+        '  evidence: "NHS workforce plan, vacancy statistics"\n}\n', encoding="utf-8")
+    report = coherence_rules.check([POLICIES / "reference", policy], as_of=AS_OF)
+    assert not report.errors, report.errors
+    who = [f for f in report.findings if f.criterion == "WHO-SAFEGUARD"]
+    assert [f.facts for f in who] == [["NGA", "NRS.1"]]
+    assert who[0].location.file.endswith("recruitment.policy")
+
+
+def test_bom_and_crlf_sources_read_like_plain_ones(tmp_path):
+    plain = (SETS["mauritius"] / "instruments.policy").read_text(encoding="utf-8")
+    other = tmp_path / "mauritius"
+    shutil.copytree(SETS["mauritius"], other)
+    (other / "instruments.policy").write_bytes(b"\xef\xbb\xbf" + plain.replace("\n", "\r\n").encode("utf-8"))
+    a = coherence_rules.check([SETS["mauritius"]], as_of=AS_OF)
+    b = coherence_rules.check([other], as_of=AS_OF)
+    assert [(f.criterion, f.facts, f.location.line) for f in a.findings] == \
+        [(f.criterion, f.facts, f.location.line) for f in b.findings]
