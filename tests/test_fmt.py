@@ -9,7 +9,6 @@ damaged sources, which must only ever produce diagnostics.
 from __future__ import annotations
 
 import random
-import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +17,8 @@ from hypothesis import strategies as st
 from coherence_rules.ast import strip_spans
 from coherence_rules.fmt import WIDTH, format_file_text, format_source
 from coherence_rules.parse import parse_source
+
+from mutation import mutate
 
 
 def reparse_equal(src: str, out: str, kind: str = "rules") -> None:
@@ -781,34 +782,6 @@ type skills_programme "Training linked to mobility" {
 }
 ''',
 ]
-
-INSERTS = list('{}[]:"#=\n@.,()?') + [" ", "  ", "not ", " and ", " or ", "\\", '\\"', "-", "+", "0", "9", "é",
-                                        "when", "where", "\t", "\r\n"]
-
-
-def mutate(rng: random.Random, text: str) -> str:
-    for _ in range(rng.randint(1, 3)):
-        if not text:
-            return rng.choice(INSERTS)
-        i = rng.randrange(len(text))
-        op = rng.randrange(5)
-        if op == 0:
-            text = text[:i] + text[i + 1:]
-        elif op == 1:
-            text = text[:i] + text[i] + text[i:]
-        elif op == 2:
-            text = text[:i] + rng.choice(INSERTS) + text[i:]
-        elif op == 3:
-            toks = re.findall(r'\s+|"(?:[^"\\\n]|\\.)*"|[\w.\-@]+|.', text)
-            if len(toks) > 2:
-                a, b = sorted(rng.sample(range(len(toks)), 2))
-                toks[a], toks[b] = toks[b], toks[a]
-                text = "".join(toks)
-        else:
-            j = min(len(text), i + rng.randint(1, 40))
-            text = text[:i] + text[j:]
-    return text
-
 
 # Mutants the parser mishandles (parser bugs reported upstream); none are known at present.
 KNOWN_PARSER_BUGS: list[str] = []

@@ -4,7 +4,6 @@ traceback anywhere in the front end: parse, check and fmt return diagnostics or 
 from __future__ import annotations
 
 import random
-import re
 from pathlib import Path
 
 from coherence_rules.checker import check
@@ -12,36 +11,11 @@ from coherence_rules.fmt import format_file_text
 from coherence_rules.pipeline import load
 from coherence_rules.sources import Loaded, load_text
 
+from mutation import mutate
+
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(p for pattern in ("policies/**/*.policy", "policies/**/*.md", "rulesets/*.rules", "bench/rules.rules")
                  for p in ROOT.glob(pattern) if p.name != "README.md")
-INSERTS = ['{', '}', '[', ']', ':', '"', '#', '=', '\n', '@', '.', ' not ', ' where ', '==', '\\', '?', ',']
-
-
-def mutate(rng: random.Random, text: str) -> str:
-    for _ in range(rng.randint(1, 3)):
-        if not text:
-            return text
-        i = rng.randrange(len(text))
-        op = rng.randrange(5)
-        if op == 0:
-            text = text[:i] + text[i + 1:]
-        elif op == 1:
-            text = text[:i] + text[i] + text[i:]
-        elif op == 2:
-            text = text[:i] + rng.choice(INSERTS) + text[i:]
-        elif op == 3:
-            toks = re.findall(r'\s+|"(?:[^"\\\n]|\\.)*"|[\w.\-@]+|.', text)
-            if len(toks) > 2:
-                a, b = sorted(rng.sample(range(len(toks)), 2))
-                toks[a], toks[b] = toks[b], toks[a]
-                text = "".join(toks)
-        else:
-            j = min(len(text), i + rng.randint(1, 60))
-            text = text[:i] + text[j:]
-    return text
-
-
 def test_shipped_files_are_there():
     names = {p.name for p in SHIPPED}
     assert {"core.rules", "schema.rules", "agreement.md", "who-ssl-2023.policy"} <= names
