@@ -214,7 +214,7 @@ def check_facts(schema: Schema, facts: list[A.Fact], diags: list[Diagnostic],
     by_id: dict[str, FactRecord] = dict(extra or {})
     first_span: dict[str, A.Span] = {k: v.span for k, v in by_id.items() if v.span is not None}
     types = schema.types
-    ref_fields: list[tuple[FactRecord, str, Any, A.Span, FieldType]] = []
+    ref_fields: list[tuple[dict, str, Any, A.Value, FieldType]] = []  # (values, field, value, node, type)
     for f in facts:
         t = types.get(f.type_name)
         if t is None:
@@ -255,8 +255,7 @@ def check_facts(schema: Schema, facts: list[A.Fact], diags: list[Diagnostic],
                 continue
             values[fld.name] = value
             if spec.type.kind == "ref" or (spec.type.kind == "list" and spec.type.item.kind == "ref"):
-                ref_fields.append((None, fld.name, value, fld.value.span, spec.type))
-                ref_fields[-1] = (values, fld.name, value, fld.value, spec.type)
+                ref_fields.append((values, fld.name, value, fld.value, spec.type))
         rec = FactRecord(f.id, t.name, f.title, values, f.type_span.model_copy(update={"end_column": f.id_span.end_column}) if f.type_span.line == f.id_span.line else f.type_span)
         by_id[f.id] = rec
         first_span[f.id] = f.id_span
@@ -571,7 +570,7 @@ def operand_bindings(x) -> set:
     return set()
 
 
-def _resolve_patterns(when: A.When, schema: Schema, diags: list, owner_span: A.Span) -> Optional[list[PatternIR]]:
+def _resolve_patterns(when: A.When, schema: Schema, diags: list) -> Optional[list[PatternIR]]:
     out = []
     bindings: dict[str, str] = {}
     spans: dict[str, A.Span] = {}
@@ -775,10 +774,10 @@ def _check_criterion(c: A.Criterion, schema: Schema, diags: list, ruleset: str) 
     if c.when is None:
         diags.append(Diagnostic.make("E212", f"criterion {c.code} has no `when` block", c.code_span))
         return None
-    patterns = _resolve_patterns(c.when, schema, diags, c.span)
+    patterns = _resolve_patterns(c.when, schema, diags)
     if patterns is None:
         return None
-    if not any(p.kind == "match" for p in patterns) and not patterns:
+    if not patterns:
         diags.append(Diagnostic.make("E212", f"criterion {c.code} has an empty `when` block", c.when.span))
         return None
     bindings = {p.binding: p.type for p in patterns if p.binding}
@@ -842,7 +841,7 @@ def _check_rule(r: A.Rule, schema: Schema, diags: list, ruleset: str) -> Optiona
         missing = "when" if r.when is None else "derive"
         diags.append(Diagnostic.make("E212", f"rule {r.name} has no `{missing}` block", r.name_span))
         return None
-    patterns = _resolve_patterns(r.when, schema, diags, r.span)
+    patterns = _resolve_patterns(r.when, schema, diags)
     if patterns is None:
         return None
     d = r.derive
