@@ -190,6 +190,13 @@ def check(ctx, paths, rulesets, fmt, output, fail_on, explain, as_of, max_derive
     they are one policy set. Settings may also come from `coherence.toml` or `[tool.coherence]`
     in pyproject.toml (keys: ruleset, format, fail_on, as_of, max_derived).
     """
+    from coherence_rules.pipeline import paused_gc
+
+    with paused_gc():  # the report's objects outlive the rendering; see pipeline.paused_gc
+        _check(ctx, paths, rulesets, fmt, output, fail_on, explain, as_of, max_derived, profile, engine)
+
+
+def _check(ctx, paths, rulesets, fmt, output, fail_on, explain, as_of, max_derived, profile, engine):
     from coherence_rules.pipeline import Profile, run_check
 
     s = settings_for(ctx)

@@ -120,12 +120,13 @@ def _covers_builtin_rulesets(path: str) -> bool:
 def check_set(path: str, ctx: _Context, as_of: dt.date, max_derived: Optional[int] = None) -> Report:
     """Check one policy set with the context's rulesets: the same report as
     :func:`~coherence_rules.pipeline.run_check`, without parsing and compiling the rulesets again."""
-    from .pipeline import Workspace, run_check, run_workspace
+    from .pipeline import Workspace, paused_gc, run_check, run_workspace
     from .sources import load_paths
 
     if _covers_builtin_rulesets(path):
         return run_check([path], ctx.rulesets, as_of=as_of, max_derived=max_derived)
-    loaded = load_paths([path])
+    with paused_gc():
+        loaded = load_paths([path])
     ws = Workspace(rule_modules=ctx.rule_modules, policy_modules=loaded.modules, sources=loaded.sources,
                    diagnostics=list(ctx.diagnostics) + list(loaded.diagnostics), inputs=list(loaded.files))
     return run_workspace(ws, as_of=as_of, max_derived=max_derived, compiled=ctx.compiled())
