@@ -1,22 +1,21 @@
 """Typed syntax tree of the coherence language.
 
 Every node carries a :class:`Span`. The parse stage builds these nodes directly from the parser's
-reductions; no Lark object ever leaves :mod:`coherence_rules.parse`. Nodes are plain pydantic
-models so they can be dumped (``--dump ast``), compared in tests (``parse(fmt(x)) == parse(x)``
-compares nodes without spans, see :func:`strip_spans`) and serialised.
+reductions; no Lark object ever leaves :mod:`coherence_rules.parse`. Nodes are slotted dataclasses
+(keyword-only, compared by value), so they are cheap to build, compare and pickle: a large policy
+file is hundreds of thousands of them, and their cost per node decides how fast a file is read
+(``docs/performance.md``). :func:`to_data` gives a node's plain-data form (tests, ``fmt``'s
+self-check compares nodes without spans, see :func:`strip_spans`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from dataclasses import dataclass, field as _field, fields as _fields
+from typing import Any, Literal, NamedTuple, Optional, Union
 
-from pydantic import BaseModel, ConfigDict
 
-
-class Span(BaseModel):
+class Span(NamedTuple):
     """A region of a source file. Lines and columns are 1-based; ``end_column`` is exclusive."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
 
     file: str
     line: int
@@ -26,15 +25,19 @@ class Span(BaseModel):
 
     def start(self) -> "Span":
         """The zero-width span at this span's start (used for 'missing field' diagnostics)."""
-        return Span.model_construct(
-            file=self.file, line=self.line, column=self.column, end_line=self.line, end_column=self.column + 1
-        )
+        return Span(self.file, self.line, self.column, self.line, self.column + 1)
 
 
-class Node(BaseModel):
+_node = dataclass(slots=True, kw_only=True)
+
+
+def _many():
+    return _field(default_factory=list)
+
+
+@_node
+class Node:
     """Base of every syntax node."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True, defer_build=True)
 
     span: Span
 
@@ -44,6 +47,7 @@ class Node(BaseModel):
 ValueKind = Literal["string", "number", "date", "bool", "word", "list", "cell"]
 
 
+@_node
 class Value(Node):
     """A literal as written. ``kind`` is the lexical kind; the schema decides what it means.
 
@@ -60,9 +64,10 @@ class Value(Node):
     kind: ValueKind
     value: Any = None
     text: str = ""
-    items: list["Value"] = []
+    items: list["Value"] = _many()
 
 
+@_node
 class Field(Node):
     """``name: value`` inside a fact, an accept, a ruleset header or a criterion."""
 
@@ -71,6 +76,7 @@ class Field(Node):
     value: Value
 
 
+@_node
 class Fact(Node):
     """``TYPE ID "Title"? { fields }``. ``span`` covers the whole fact; ``header`` the first line."""
 
@@ -79,7 +85,7 @@ class Fact(Node):
     id: str
     id_span: Span
     title: Optional[str] = None
-    fields: list[Field] = []
+    fields: list[Field] = _many()
 
     def field(self, name: str) -> Optional[Field]:
         for f in self.fields:
@@ -88,6 +94,7 @@ class Fact(Node):
         return None
 
 
+@_node
 class Accept(Node):
     """``accept CODE on [IDS] { reason: ..., until: ... }``: a recorded trade-off."""
 
@@ -95,12 +102,13 @@ class Accept(Node):
     criterion_span: Span
     ids: list[str]
     id_spans: list[Span]
-    fields: list[Field] = []
+    fields: list[Field] = _many()
 
 
 # ---- schema ---------------------------------------------------------------------------------------
 
 
+@_node
 class EnumDecl(Node):
     """``enum NAME open? { members }`` or, with ``extend``, ``extend enum NAME { members }``."""
 
@@ -108,10 +116,11 @@ class EnumDecl(Node):
     name_span: Span
     open: bool = False
     extend: bool = False
-    members: list[str] = []
-    member_spans: list[Span] = []
+    members: list[str] = _many()
+    member_spans: list[Span] = _many()
 
 
+@_node
 class TypeExpr(Node):
     """A field's type: ``string``/``number``/``date``/``bool``/an enum name (``named``), ``ref T``,
     ``list of T``, or an inline ``enum { ... }``."""
@@ -119,15 +128,17 @@ class TypeExpr(Node):
     kind: Literal["named", "ref", "list", "enum"]
     name: str = ""
     item: Optional["TypeExpr"] = None
-    members: list[str] = []
+    members: list[str] = _many()
 
 
+@_node
 class FieldDecl(Node):
     name: str
     type: TypeExpr
     optional: bool = False
 
 
+@_node
 class Inherit(Node):
     """``inherit FIELD from VIA``: when a fact leaves FIELD unset, take it from the fact that its
     reference field VIA points to."""
@@ -136,6 +147,7 @@ class Inherit(Node):
     via: str
 
 
+@_node
 class TypeDecl(Node):
     """``type NAME "doc" { fields, inherits }`` or ``extend type NAME { ... }``."""
 
@@ -143,21 +155,23 @@ class TypeDecl(Node):
     name_span: Span
     doc: Optional[str] = None
     extend: bool = False
-    fields: list[FieldDecl] = []
-    inherits: list[Inherit] = []
+    fields: list[FieldDecl] = _many()
+    inherits: list[Inherit] = _many()
 
 
+@_node
 class RulesetDecl(Node):
     """``ruleset NAME "Title" { version: "..." }``."""
 
     name: str
     title: Optional[str] = None
-    fields: list[Field] = []
+    fields: list[Field] = _many()
 
 
 # ---- conditions -----------------------------------------------------------------------------------
 
 
+@_node
 class Operand(Node):
     """One side of a comparison.
 
@@ -170,40 +184,47 @@ class Operand(Node):
     """
 
     kind: Literal["path", "literal", "fact_ref", "null", "today"]
-    parts: list[str] = []
+    parts: list[str] = _many()
     value: Optional[Value] = None
 
 
+@_node
 class Compare(Node):
     op: Literal["==", "!=", "<", "<=", ">", ">="]
     left: Operand
     right: Operand
 
 
+@_node
 class InList(Node):
     left: Operand
     items: list[Operand]
 
 
+@_node
 class Contains(Node):
     left: Operand
     right: Operand
 
 
+@_node
 class Matches(Node):
     left: Operand
     pattern: str
     pattern_span: Span
 
 
+@_node
 class And(Node):
     items: list["Condition"]
 
 
+@_node
 class Or(Node):
     items: list["Condition"]
 
 
+@_node
 class Not(Node):
     item: "Condition"
 
@@ -211,6 +232,7 @@ class Not(Node):
 Condition = Union[Compare, InList, Contains, Matches, And, Or, Not]
 
 
+@_node
 class Pattern(Node):
     """One line of a ``when`` block: ``b: TYPE where C``, ``not TYPE where C``, ``exists TYPE where C``."""
 
@@ -221,39 +243,44 @@ class Pattern(Node):
     where: Optional[Condition] = None
 
 
+@_node
 class When(Node):
-    patterns: list[Pattern] = []
+    patterns: list[Pattern] = _many()
 
 
+@_node
 class DeriveField(Node):
     name: str
     value: Operand
 
 
+@_node
 class Derive(Node):
     type_name: str
     type_span: Span
-    fields: list[DeriveField] = []
+    fields: list[DeriveField] = _many()
 
 
+@_node
 class Rule(Node):
     """``rule NAME "Title" { when {...} derive TYPE {...} }``: concludes derived facts."""
 
     name: str
     name_span: Span
     title: Optional[str] = None
-    fields: list[Field] = []
+    fields: list[Field] = _many()
     when: Optional[When] = None
     derive: Optional[Derive] = None
 
 
+@_node
 class Criterion(Node):
     """``criterion CODE "Title" { dimension, score, source, when {...}, message, advice, ... }``."""
 
     code: str
     code_span: Span
     title: Optional[str] = None
-    fields: list[Field] = []
+    fields: list[Field] = _many()
     when: Optional[When] = None
 
     def field(self, name: str) -> Optional[Field]:
@@ -266,63 +293,71 @@ class Criterion(Node):
 # ---- tests ----------------------------------------------------------------------------------------
 
 
+@_node
 class Expectation(Node):
     """``expect CODE on [ids]`` / ``expect no CODE`` / ``expect count CODE == N``."""
 
     kind: Literal["on", "no", "count"]
     code: str
     code_span: Span
-    ids: list[str] = []
+    ids: list[str] = _many()
     op: str = "=="
     count: int = 0
 
 
+@_node
 class TestDecl(Node):
     __test__ = False  # not a pytest test class
 
     name: str
-    given: list[Fact] = []
-    expectations: list[Expectation] = []
+    given: list[Fact] = _many()
+    expectations: list[Expectation] = _many()
 
 
 Item = Union[Fact, Accept, EnumDecl, TypeDecl, RulesetDecl, Rule, Criterion, TestDecl]
 
 
-class Comment(BaseModel):
+@_node
+class Comment:
     """A ``#`` comment, kept so that ``fmt`` can put it back."""
-
-    model_config = ConfigDict(defer_build=True)
 
     line: int
     column: int
     text: str
 
 
-class Module(BaseModel):
+@_node
+class Module:
     """One parsed source: a file, or one fenced block of a Markdown file."""
-
-    model_config = ConfigDict(defer_build=True)
 
     file: str
     kind: Literal["policy", "rules"]
-    items: list[Any] = []
-    comments: list[Comment] = []
+    items: list[Any] = _many()
+    comments: list[Comment] = _many()
 
 
-# Nodes are built with ``model_construct`` (no validation), so their pydantic schemas are built
-# lazily (``defer_build``), when a node is first validated or dumped; forward references are
-# resolved then.
+def field_names(cls) -> tuple[str, ...]:
+    """The names of a node class's fields, in order."""
+    return tuple(f.name for f in _fields(cls))
+
+
+def to_data(obj: Any, spans: bool = True) -> Any:
+    """A node tree as plain data (dicts named by ``__node__``, lists, scalars); without spans,
+    comments and file names when ``spans`` is false."""
+    if isinstance(obj, Span):
+        return dict(obj._asdict()) if spans else None
+    if hasattr(obj, "__dataclass_fields__"):
+        out = {"__node__": type(obj).__name__}
+        for name in field_names(type(obj)):
+            if not spans and (name.endswith("span") or name.endswith("spans") or name in ("comments", "file")):
+                continue
+            out[name] = to_data(getattr(obj, name), spans)
+        return out
+    if isinstance(obj, list):
+        return [to_data(x, spans) for x in obj]
+    return obj
 
 
 def strip_spans(obj: Any) -> Any:
     """A span-free plain-data view of a node tree, for comparing trees that differ only in layout."""
-    if isinstance(obj, BaseModel):
-        out = {"__node__": type(obj).__name__}
-        for name in type(obj).model_fields:
-            if name.endswith("span") or name.endswith("spans") or name in ("comments", "file"):
-                continue
-            out[name] = strip_spans(getattr(obj, name))
-        return out
-    if isinstance(obj, list):
-        return [strip_spans(x) for x in obj]
-    return obj
+    return to_data(obj, spans=False)

@@ -33,8 +33,8 @@ from . import __version__
 from . import ast as A
 
 #: Bumped whenever the pickled form of the syntax tree changes meaning.
-SCHEMA_VERSION = "1"
-MAGIC = b"coherence-parse-cache 1\n"
+SCHEMA_VERSION = "2"
+MAGIC = b"coherence-parse-cache 2\n"
 MAX_BYTES = 200 * 1024 * 1024
 PRUNE_TO = 150 * 1024 * 1024
 

@@ -256,7 +256,7 @@ def check_facts(schema: Schema, facts: list[A.Fact], diags: list[Diagnostic],
             values[fld.name] = value
             if spec.type.kind == "ref" or (spec.type.kind == "list" and spec.type.item.kind == "ref"):
                 ref_fields.append((values, fld.name, value, fld.value, spec.type))
-        rec = FactRecord(f.id, t.name, f.title, values, f.type_span.model_copy(update={"end_column": f.id_span.end_column}) if f.type_span.line == f.id_span.line else f.type_span)
+        rec = FactRecord(f.id, t.name, f.title, values, f.type_span._replace(end_column=f.id_span.end_column) if f.type_span.line == f.id_span.line else f.type_span)
         by_id[f.id] = rec
         first_span[f.id] = f.id_span
         records.append(rec)
@@ -645,7 +645,7 @@ def _placeholder_span(span: A.Span, text: str, m: re.Match) -> A.Span:
     (then characters map one to one), else the whole string."""
     if span.line == span.end_line and span.end_column - span.column == len(text) + 2:
         start = span.column + 1 + m.start()
-        return A.Span.model_construct(file=span.file, line=span.line, column=start, end_line=span.line,
+        return A.Span(file=span.file, line=span.line, column=start, end_line=span.line,
                                       end_column=start + len(m.group(0)))
     return span
 

@@ -12,10 +12,6 @@ The tokens are the grammar's (``grammar/coherence.lark``), tried in the same ord
 contextual lexer tries them where a fact's tokens can appear: ``DATE`` before ``NUMBER``, a word
 spelled ``true``/``false`` is a boolean only as a value, and a statement that starts with a keyword
 other than ``accept`` is left to Lark.
-
-Nodes are made without pydantic's ``model_construct`` (which validates nothing either, but costs
-several times more per node): :func:`_node` fills the four slots pydantic reads, exactly as
-``model_construct`` would with every field given.
 """
 
 from __future__ import annotations
@@ -23,8 +19,6 @@ from __future__ import annotations
 import gc
 import re
 from typing import Optional
-
-from pydantic import BaseModel
 
 from . import ast as A
 
@@ -47,29 +41,8 @@ _NUMBER_TAIL = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr
 #: Words that start a statement other than a fact (Lark lexes them as keywords there).
 _STATEMENT_KEYWORDS = frozenset(("enum", "extend", "type", "ruleset", "rule", "criterion", "test"))
 
-_new = object.__new__
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields = BaseModel.__pydantic_fields_set__.__set__
-_set_extra = BaseModel.__pydantic_extra__.__set__
-_set_private = BaseModel.__pydantic_private__.__set__
-
-_SPAN_FIELDS = set(A.Span.model_fields)
-_VALUE_FIELDS = set(A.Value.model_fields)
-_FIELD_FIELDS = set(A.Field.model_fields)
-_FACT_FIELDS = set(A.Fact.model_fields)
-_ACCEPT_FIELDS = set(A.Accept.model_fields)
-_MODULE_FIELDS = set(A.Module.model_fields)
-
 Span, Value, Field, Fact, Accept = A.Span, A.Value, A.Field, A.Fact, A.Accept
-
-
-def _node(cls, fields_set, d):
-    o = _new(cls)
-    _set_dict(o, d)
-    _set_fields(o, fields_set.copy())  # pydantic updates it in place (model_copy)
-    _set_extra(o, None)
-    _set_private(o, None)
-    return o
+_span = tuple.__new__  # Span(...) without the keyword handling of a named tuple's __new__
 
 
 class _GiveUp(Exception):
@@ -138,13 +111,10 @@ class _Parser:
 
     def span(self, i):
         ln, c = self.lines[i], self.cols[i]
-        return _node(Span, _SPAN_FIELDS, {"file": self.file, "line": ln, "column": c, "end_line": ln,
-                                          "end_column": c + len(self.texts[i])})
+        return _span(Span, (self.file, ln, c, ln, c + len(self.texts[i])))
 
     def join(self, a, b):
-        a, b = a.__dict__, b.__dict__
-        return _node(Span, _SPAN_FIELDS, {"file": self.file, "line": a["line"], "column": a["column"],
-                                          "end_line": b["end_line"], "end_column": b["end_column"]})
+        return _span(Span, (self.file, a[1], a[2], b[3], b[4]))
 
     def items(self):
         kinds, texts = self.kinds, self.texts
@@ -173,14 +143,13 @@ class _Parser:
         ii = self.expect("w")
         title = None
         if self.kinds[self.i] == "s":
-            title = self.string().__dict__["value"]
+            title = self.string().value
         self.expect("p", "{")
         fields = self.fields()
         ts, ids = self.span(ti), self.span(ii)
-        end = fields[-1].__dict__["span"] if fields else ids
-        return _node(Fact, _FACT_FIELDS, {
-            "span": self.join(ts, end), "type_name": self.texts[ti], "type_span": ts, "id": self.texts[ii],
-            "id_span": ids, "title": title, "fields": fields})
+        end = fields[-1].span if fields else ids
+        return Fact(span=self.join(ts, end), type_name=self.texts[ti], type_span=ts, id=self.texts[ii],
+                    id_span=ids, title=title, fields=fields)
 
     def accept(self):
         self.i += 1
@@ -204,10 +173,9 @@ class _Parser:
         self.expect("p", "{")
         fields = self.fields()
         cs = self.span(ci)
-        end = fields[-1].__dict__["span"] if fields else (id_spans[-1] if id_spans else cs)
-        return _node(Accept, _ACCEPT_FIELDS, {
-            "span": self.join(cs, end), "criterion": texts[ci], "criterion_span": cs, "ids": ids,
-            "id_spans": id_spans, "fields": fields})
+        end = fields[-1].span if fields else (id_spans[-1] if id_spans else cs)
+        return Accept(span=self.join(cs, end), criterion=texts[ci], criterion_span=cs, ids=ids,
+                      id_spans=id_spans, fields=fields)
 
     def fields(self):
         kinds, texts = self.kinds, self.texts
@@ -224,15 +192,11 @@ class _Parser:
             ns = self.span(i)
             if kinds[i + 2] == "p" and texts[i + 2] == "[":
                 value = self.list()
-                if value.__dict__["span"] is None:
-                    d = ns.__dict__
-                    value.__dict__["span"] = _node(Span, _SPAN_FIELDS, {
-                        "file": self.file, "line": d["end_line"], "column": d["end_column"] + 2,
-                        "end_line": d["end_line"], "end_column": d["end_column"] + 4})
+                if value.span is None:
+                    value.span = Span(self.file, ns.end_line, ns.end_column + 2, ns.end_line, ns.end_column + 4)
             else:
                 value = self.scalar()
-            out.append(_node(Field, _FIELD_FIELDS, {"span": self.join(ns, value.__dict__["span"]), "name": texts[i],
-                                                    "name_span": ns, "value": value}))
+            out.append(Field(span=self.join(ns, value.span), name=texts[i], name_span=ns, value=value))
 
     def list(self):
         self.i += 1
@@ -249,8 +213,8 @@ class _Parser:
                 self.i += 1
             elif not (k == "p" and t == "]"):
                 raise _GiveUp
-        span = self.join(items[0].__dict__["span"], items[-1].__dict__["span"]) if items else None
-        return _node(Value, _VALUE_FIELDS, {"span": span, "kind": "list", "value": None, "text": "", "items": items})
+        span = self.join(items[0].span, items[-1].span) if items else None
+        return Value(span=span, kind="list", value=None, text="", items=items)
 
     def scalar(self):
         i = self.i
@@ -270,7 +234,7 @@ class _Parser:
         else:
             raise _GiveUp
         self.i = i + 1
-        return _node(Value, _VALUE_FIELDS, {"span": self.span(i), "kind": kind, "value": value, "text": t, "items": []})
+        return Value(span=self.span(i), kind=kind, value=value, text=t, items=[])
 
     def string(self):
         kinds, texts = self.kinds, self.texts
@@ -285,7 +249,7 @@ class _Parser:
         self.i = i
         s = "".join(parts)
         span = self.span(first) if i == first + 1 else self.join(self.span(first), self.span(i - 1))
-        return _node(Value, _VALUE_FIELDS, {"span": span, "kind": "string", "value": s, "text": s, "items": []})
+        return Value(span=span, kind="string", value=s, text=s, items=[])
 
 
 _ESCAPE = re.compile(r"\\(.)")
@@ -301,5 +265,4 @@ def _unescape(raw: str) -> str:
     return _ESCAPE.sub(sub, raw)
 
 
-def module(file: str, kind: str, items: list, comments: list) -> A.Module:
-    return _node(A.Module, _MODULE_FIELDS, {"file": file, "kind": kind, "items": items, "comments": comments})
+

@@ -771,6 +771,6 @@ def format_file_text(text: str, file: str) -> tuple[Optional[str], list[Diagnost
         return format_source(text, file, kind="rules")
     if file.endswith(".policy"):
         return format_source(text, file, kind="policy")
-    span = A.Span.model_construct(file=file, line=1, column=1, end_line=1, end_column=2)
+    span = A.Span(file=file, line=1, column=1, end_line=1, end_column=2)
     return None, [Diagnostic.make("E117", f"unsupported file '{file}'", span,
                                   help="sources are .policy, .rules, .md and .csv files")]

@@ -48,13 +48,13 @@ def _cache_dir() -> Path:
 
 
 def _tok_span(file: str, tok: Any) -> A.Span:
-    return A.Span.model_construct(
+    return A.Span(
         file=file, line=tok.line, column=tok.column, end_line=tok.end_line, end_column=tok.end_column
     )
 
 
 def _join(a: A.Span, b: A.Span) -> A.Span:
-    return A.Span.model_construct(file=a.file, line=a.line, column=a.column, end_line=b.end_line, end_column=b.end_column)
+    return A.Span(file=a.file, line=a.line, column=a.column, end_line=b.end_line, end_column=b.end_column)
 
 
 class _Builder:
@@ -62,7 +62,7 @@ class _Builder:
 
     def __init__(self, file: str):
         self.file = file
-        self._last_span = A.Span.model_construct(file=file, line=1, column=1, end_line=1, end_column=1)
+        self._last_span = A.Span(file=file, line=1, column=1, end_line=1, end_column=1)
         self._depths: dict[int, int] = {}  # nesting depth of condition nodes, by id()
         self._keep: list = []  # keeps those nodes alive so their id() stays theirs during the parse
 
@@ -91,17 +91,17 @@ class _Builder:
                 raw = _STRING_ESCAPE.sub(unescape, raw)
             parts.append(raw)
         text = "".join(parts)
-        return A.Value.model_construct(span=self._cover(children), kind="string", value=text, text=text, items=[])
+        return A.Value(span=self._cover(children), kind="string", value=text, text=text, items=[])
 
     def number(self, children):
         tok = children[0]
         text = tok.value
         value = float(text) if "." in text else int(text)
-        return A.Value.model_construct(span=_tok_span(self.file, tok), kind="number", value=value, text=text, items=[])
+        return A.Value(span=_tok_span(self.file, tok), kind="number", value=value, text=text, items=[])
 
     def date(self, children):
         tok = children[0]
-        return A.Value.model_construct(span=_tok_span(self.file, tok), kind="date", value=tok.value, text=tok.value, items=[])
+        return A.Value(span=_tok_span(self.file, tok), kind="date", value=tok.value, text=tok.value, items=[])
 
     def true(self, children):
         return self._bool(children, True)
@@ -111,25 +111,25 @@ class _Builder:
 
     def _bool(self, children, value):
         span = _tok_span(self.file, children[0])
-        return A.Value.model_construct(span=span, kind="bool", value=value, text="true" if value else "false", items=[])
+        return A.Value(span=span, kind="bool", value=value, text="true" if value else "false", items=[])
 
     def word(self, children):
         tok = children[0]
-        return A.Value.model_construct(span=_tok_span(self.file, tok), kind="word", value=tok.value, text=tok.value, items=[])
+        return A.Value(span=_tok_span(self.file, tok), kind="word", value=tok.value, text=tok.value, items=[])
 
     def list(self, children):
         items = [c for c in children if c is not None]
         span = self._cover(items) if items else None  # an empty list takes its field's span
-        return A.Value.model_construct(span=span, kind="list", value=None, text="", items=items)
+        return A.Value(span=span, kind="list", value=None, text="", items=items)
 
     # ---- facts
     def field(self, children):
         name, value = children
         ns = _tok_span(self.file, name)
         if value.span is None:
-            value.span = A.Span.model_construct(file=self.file, line=ns.end_line, column=ns.end_column + 2,
+            value.span = A.Span(file=self.file, line=ns.end_line, column=ns.end_column + 2,
                                                 end_line=ns.end_line, end_column=ns.end_column + 4)
-        return A.Field.model_construct(span=_join(ns, value.span), name=name.value, name_span=ns, value=value)
+        return A.Field(span=_join(ns, value.span), name=name.value, name_span=ns, value=value)
 
     def fact(self, children):
         type_tok, id_tok = children[0], children[1]
@@ -140,7 +140,7 @@ class _Builder:
             rest = rest[1:]
         ts, ids = _tok_span(self.file, type_tok), _tok_span(self.file, id_tok)
         end = rest[-1].span if rest else ids
-        return A.Fact.model_construct(
+        return A.Fact(
             span=_join(ts, end), type_name=type_tok.value, type_span=ts, id=id_tok.value, id_span=ids,
             title=title, fields=rest,
         )
@@ -154,7 +154,7 @@ class _Builder:
         cs = _tok_span(self.file, code)
         id_spans = [_tok_span(self.file, t) for t in ids]
         end = fields[-1].span if fields else (id_spans[-1] if id_spans else cs)
-        return A.Accept.model_construct(
+        return A.Accept(
             span=_join(cs, end), criterion=code.value, criterion_span=cs, ids=[t.value for t in ids],
             id_spans=id_spans, fields=fields,
         )
@@ -172,37 +172,37 @@ class _Builder:
     def _enum(self, name, members, is_open, extend):
         ns = _tok_span(self.file, name)
         spans = [_tok_span(self.file, m) for m in members]
-        return A.EnumDecl.model_construct(
+        return A.EnumDecl(
             span=_join(ns, spans[-1]) if spans else ns, name=name.value, name_span=ns, open=is_open, extend=extend,
             members=[m.value for m in members], member_spans=spans,
         )
 
     def named_type(self, children):
         tok = children[0]
-        return A.TypeExpr.model_construct(span=_tok_span(self.file, tok), kind="named", name=tok.value, item=None, members=[])
+        return A.TypeExpr(span=_tok_span(self.file, tok), kind="named", name=tok.value, item=None, members=[])
 
     def ref_type(self, children):
         tok = children[0]
-        return A.TypeExpr.model_construct(span=_tok_span(self.file, tok), kind="ref", name=tok.value, item=None, members=[])
+        return A.TypeExpr(span=_tok_span(self.file, tok), kind="ref", name=tok.value, item=None, members=[])
 
     def list_type(self, children):
         item = children[0]
-        return A.TypeExpr.model_construct(span=item.span, kind="list", name="", item=item, members=[])
+        return A.TypeExpr(span=item.span, kind="list", name="", item=item, members=[])
 
     def inline_enum(self, children):
         span = self._cover(children) if children else self._last_span
-        return A.TypeExpr.model_construct(span=span, kind="enum", name="", item=None, members=[t.value for t in children])
+        return A.TypeExpr(span=span, kind="enum", name="", item=None, members=[t.value for t in children])
 
     def field_decl(self, children):
         name, texpr = children[0], children[1]
         optional = len(children) > 2
         ns = _tok_span(self.file, name)
         end = _tok_span(self.file, children[2]) if optional else texpr.span
-        return A.FieldDecl.model_construct(span=_join(ns, end), name=name.value, type=texpr, optional=optional)
+        return A.FieldDecl(span=_join(ns, end), name=name.value, type=texpr, optional=optional)
 
     def inherit(self, children):
         f, via = children
-        return A.Inherit.model_construct(
+        return A.Inherit(
             span=_join(_tok_span(self.file, f), _tok_span(self.file, via)), field=f.value, via=via.value
         )
 
@@ -220,7 +220,7 @@ class _Builder:
             doc = rest[0].value
             rest = rest[1:]
         ns = _tok_span(self.file, name)
-        return A.TypeDecl.model_construct(
+        return A.TypeDecl(
             span=_join(ns, rest[-1].span) if rest else ns, name=name.value, name_span=ns, doc=doc, extend=extend,
             fields=[r for r in rest if isinstance(r, A.FieldDecl)],
             inherits=[r for r in rest if isinstance(r, A.Inherit)],
@@ -235,7 +235,7 @@ class _Builder:
             title = rest[0].value
             rest = rest[1:]
         ns = _tok_span(self.file, name)
-        return A.RulesetDecl.model_construct(
+        return A.RulesetDecl(
             span=_join(ns, rest[-1].span) if rest else ns, name=name.value, title=title, fields=rest
         )
 
@@ -253,7 +253,7 @@ class _Builder:
         ns = _tok_span(self.file, name)
         when = [r for r in rest if isinstance(r, A.When)]
         derive = [r for r in rest if isinstance(r, A.Derive)]
-        return A.Rule.model_construct(
+        return A.Rule(
             span=_join(ns, rest[-1].span) if rest else ns, name=name.value, name_span=ns, title=title,
             fields=[r for r in rest if isinstance(r, A.Field)],
             when=when[0] if when else None, derive=derive[0] if derive else None,
@@ -263,7 +263,7 @@ class _Builder:
         name, title, rest = self._head(children)
         ns = _tok_span(self.file, name)
         when = [r for r in rest if isinstance(r, A.When)]
-        return A.Criterion.model_construct(
+        return A.Criterion(
             span=_join(ns, rest[-1].span) if rest else ns, code=name.value, code_span=ns, title=title,
             fields=[r for r in rest if isinstance(r, A.Field)], when=when[0] if when else None,
         )
@@ -272,18 +272,18 @@ class _Builder:
         name, operand = children
         operand = self._operand(operand)
         ns = _tok_span(self.file, name)
-        return A.DeriveField.model_construct(span=_join(ns, operand.span), name=name.value, value=operand)
+        return A.DeriveField(span=_join(ns, operand.span), name=name.value, value=operand)
 
     def derive_block(self, children):
         t = children[0]
         ts = _tok_span(self.file, t)
         fields = children[1:]
-        return A.Derive.model_construct(
+        return A.Derive(
             span=_join(ts, fields[-1].span) if fields else ts, type_name=t.value, type_span=ts, fields=fields
         )
 
     def when_block(self, children):
-        return A.When.model_construct(span=self._cover(children), patterns=children[1:])
+        return A.When(span=self._cover(children), patterns=children[1:])
 
     def where(self, children):
         return children[0]
@@ -294,7 +294,7 @@ class _Builder:
         first = binding if binding is not None else keyword
         start = _tok_span(self.file, first) if first is not None else ts
         end = where.span if where is not None else ts
-        return A.Pattern.model_construct(
+        return A.Pattern(
             span=_join(start, end), kind=kind, binding=binding.value if binding is not None else None,
             type_name=type_tok.value, type_span=ts, where=where,
         )
@@ -321,55 +321,55 @@ class _Builder:
         return node
 
     def or_condition(self, children):
-        return self._nest(A.Or.model_construct(span=self._cover(children), items=children), children)
+        return self._nest(A.Or(span=self._cover(children), items=children), children)
 
     def and_condition(self, children):
-        return self._nest(A.And.model_construct(span=self._cover(children), items=children), children)
+        return self._nest(A.And(span=self._cover(children), items=children), children)
 
     def negation(self, children):
         not_tok, item = children
         span = _join(_tok_span(self.file, not_tok), item.span)
-        return self._nest(A.Not.model_construct(span=span, item=item), [item])
+        return self._nest(A.Not(span=span, item=item), [item])
 
     @staticmethod
     def _operand(x):
         if isinstance(x, A.Value):
-            return A.Operand.model_construct(span=x.span, kind="literal", parts=[], value=x)
+            return A.Operand(span=x.span, kind="literal", parts=[], value=x)
         return x
 
     def compare(self, children):
         left, op, right = children
         left, right = self._operand(left), self._operand(right)
-        return A.Compare.model_construct(span=_join(left.span, right.span), op=op.value, left=left, right=right)
+        return A.Compare(span=_join(left.span, right.span), op=op.value, left=left, right=right)
 
     def in_list(self, children):
         left = self._operand(children[0])
         items = [self._operand(c) for c in children[1:] if c is not None]
         end = items[-1].span if items else left.span
-        return A.InList.model_construct(span=_join(left.span, end), left=left, items=items)
+        return A.InList(span=_join(left.span, end), left=left, items=items)
 
     def contains(self, children):
         left, right = (self._operand(c) for c in children)
-        return A.Contains.model_construct(span=_join(left.span, right.span), left=left, right=right)
+        return A.Contains(span=_join(left.span, right.span), left=left, right=right)
 
     def matches(self, children):
         left, pat = children
         left = self._operand(left)
-        return A.Matches.model_construct(span=_join(left.span, pat.span), left=left, pattern=pat.value, pattern_span=pat.span)
+        return A.Matches(span=_join(left.span, pat.span), left=left, pattern=pat.value, pattern_span=pat.span)
 
     def path(self, children):
         tok = children[0]
-        return A.Operand.model_construct(span=_tok_span(self.file, tok), kind="path", parts=tok.value.split("."), value=None)
+        return A.Operand(span=_tok_span(self.file, tok), kind="path", parts=tok.value.split("."), value=None)
 
     def fact_ref(self, children):
         tok = children[0]
-        return A.Operand.model_construct(span=_tok_span(self.file, tok), kind="fact_ref", parts=[tok.value[1:]], value=None)
+        return A.Operand(span=_tok_span(self.file, tok), kind="fact_ref", parts=[tok.value[1:]], value=None)
 
     def null(self, children):
-        return A.Operand.model_construct(span=_tok_span(self.file, children[0]), kind="null", parts=[], value=None)
+        return A.Operand(span=_tok_span(self.file, children[0]), kind="null", parts=[], value=None)
 
     def today(self, children):
-        return A.Operand.model_construct(span=_tok_span(self.file, children[0]), kind="today", parts=[], value=None)
+        return A.Operand(span=_tok_span(self.file, children[0]), kind="today", parts=[], value=None)
 
     # ---- tests
     def given_block(self, children):
@@ -378,17 +378,17 @@ class _Builder:
     def expect_on(self, children):
         code, ids = children
         cs = _tok_span(self.file, code)
-        return A.Expectation.model_construct(span=cs, kind="on", code=code.value, code_span=cs, ids=[t.value for t in ids], op="==", count=0)
+        return A.Expectation(span=cs, kind="on", code=code.value, code_span=cs, ids=[t.value for t in ids], op="==", count=0)
 
     def expect_no(self, children):
         code = children[0]
         cs = _tok_span(self.file, code)
-        return A.Expectation.model_construct(span=cs, kind="no", code=code.value, code_span=cs, ids=[], op="==", count=0)
+        return A.Expectation(span=cs, kind="no", code=code.value, code_span=cs, ids=[], op="==", count=0)
 
     def expect_count(self, children):
         code, op, n = children
         cs = _tok_span(self.file, code)
-        return A.Expectation.model_construct(
+        return A.Expectation(
             span=_join(cs, _tok_span(self.file, n)), kind="count", code=code.value, code_span=cs, ids=[], op=op.value,
             count=int(float(n.value)),
         )
@@ -402,7 +402,7 @@ class _Builder:
                 given = c[1]
             else:
                 expects.append(c)
-        return A.TestDecl.model_construct(span=name.span, name=name.value, given=given, expectations=expects)
+        return A.TestDecl(span=name.span, name=name.value, given=given, expectations=expects)
 
     def start(self, children):
         return children
@@ -504,7 +504,7 @@ def _syntax_diagnostic(e: Exception, text: str, file: str) -> Diagnostic:
     lines = text.split("\n")
 
     def span_at(line: int, col: int, width: int = 1) -> A.Span:
-        return A.Span.model_construct(file=file, line=line, column=col, end_line=line, end_column=col + width)
+        return A.Span(file=file, line=line, column=col, end_line=line, end_column=col + width)
 
     if isinstance(e, UnexpectedCharacters):
         line, col = e.line, e.column
@@ -666,7 +666,7 @@ def parse_fast(text: str, file: str, kind: str = "policy", line_offset: int = 0)
     if items is None:
         return None
     padded = ("\n" * line_offset) + text if line_offset and "#" in text else text
-    return A.Module.model_construct(file=file, kind=kind, items=items,
+    return A.Module(file=file, kind=kind, items=items,
                                     comments=_comments(padded) if "#" in text else [])
 
 
@@ -690,14 +690,14 @@ def _parse_lark(text: str, padded: str, file: str, kind: str, line_offset: int) 
     except UnexpectedInput as e:
         return A.Module(file=file, kind=kind, items=[], comments=[]), [_syntax_diagnostic(e, padded, file)]
     except RecursionError:
-        span = A.Span.model_construct(file=file, line=1 + line_offset, column=1, end_line=1 + line_offset, end_column=2)
+        span = A.Span(file=file, line=1 + line_offset, column=1, end_line=1 + line_offset, end_column=2)
         return A.Module(file=file, kind=kind, items=[], comments=[]), [
             Diagnostic.make("E116", "the source nests too deeply to analyse", span)]
     finally:
         _CURRENT[0] = None
     if "#" in text:
         comments = _comments(padded)
-    return A.Module.model_construct(file=file, kind=kind, items=items or [], comments=comments), []
+    return A.Module(file=file, kind=kind, items=items or [], comments=comments), []
 
 
 _COMMENT_SCAN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')

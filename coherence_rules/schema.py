@@ -296,7 +296,7 @@ def _type_cell(v: A.Value, ft: FieldType, schema: Schema, field_name: str, warni
     text = v.value
     if ft.kind == "list":
         parts = [p.strip() for p in text.split(";") if p.strip()]
-        return tuple(_type_cell(A.Value.model_construct(span=v.span, kind="cell", value=p, text=p, items=[]),
+        return tuple(_type_cell(A.Value(span=v.span, kind="cell", value=p, text=p, items=[]),
                                 ft.item, schema, field_name, warnings) for p in parts)
     k = ft.kind
     if k == "string":

@@ -56,7 +56,7 @@ def display_path(path: Path) -> str:
 
 
 def _point(file: str, line: int = 1, col: int = 1) -> A.Span:
-    return A.Span.model_construct(file=file, line=line, column=col, end_line=line, end_column=col + 1)
+    return A.Span(file=file, line=line, column=col, end_line=line, end_column=col + 1)
 
 
 def _regular(path: Path) -> bool:
@@ -240,7 +240,7 @@ def parse_csv(text: str, file: str) -> tuple[A.Module, list[Diagnostic]]:
 
         def span(ci: int, width: int) -> A.Span:
             c = cols[ci] if ci < len(cols) else 1
-            return A.Span.model_construct(file=file, line=line, column=c, end_line=line, end_column=c + max(width, 1))
+            return A.Span(file=file, line=line, column=c, end_line=line, end_column=c + max(width, 1))
 
         cells = [c.strip() for c in row] + [""] * (len(header) - len(row))
         type_name, fid = cells[0], cells[1]
@@ -258,14 +258,14 @@ def parse_csv(text: str, file: str) -> tuple[A.Module, list[Diagnostic]]:
             if name == "title" or not cells[ci]:
                 continue
             vs = span(ci, len(cells[ci]))
-            value = A.Value.model_construct(span=vs, kind="cell", value=cells[ci], text=cells[ci], items=[])
-            fields.append(A.Field.model_construct(span=vs, name=name, name_span=vs, value=value))
-        items.append(A.Fact.model_construct(
-            span=A.Span.model_construct(file=file, line=line, column=1, end_line=line, end_column=len(src) + 1),
+            value = A.Value(span=vs, kind="cell", value=cells[ci], text=cells[ci], items=[])
+            fields.append(A.Field(span=vs, name=name, name_span=vs, value=value))
+        items.append(A.Fact(
+            span=A.Span(file=file, line=line, column=1, end_line=line, end_column=len(src) + 1),
             type_name=type_name, type_span=span(0, len(type_name)), id=fid, id_span=span(1, len(fid)),
             title=title, fields=fields,
         ))
-    return A.Module.model_construct(file=file, kind="policy", items=items, comments=[]), diags
+    return A.Module(file=file, kind="policy", items=items, comments=[]), diags
 
 
 def load_file(path: Path, explicit: bool, loaded: Loaded, shown: Optional[str] = None) -> None:
@@ -288,7 +288,7 @@ def load_text(text: str, shown: str, explicit: bool, loaded: Loaded) -> None:
         if open_fence is not None:
             line, col, tag = open_fence
             loaded.diagnostics.append(Diagnostic.make(
-                "E118", f"the ```{tag} block is never closed", A.Span.model_construct(
+                "E118", f"the ```{tag} block is never closed", A.Span(
                     file=shown, line=line, column=col, end_line=line, end_column=col + 3 + len(tag)),
                 label="opened here", help="close the block with ``` on a line of its own"))
         if not blocks and explicit:
