@@ -84,22 +84,178 @@ def _tokens(text: str, line: int):
     return kinds, texts, lines, cols
 
 
-def parse_facts(text: str, file: str, kind: str = "policy", line_offset: int = 0) -> Optional[list]:
-    """The items of a source made only of facts and ``accept`` statements, or None."""
-    toks = _tokens(text, 1 + line_offset)
-    if toks is None:
-        return None
+def parse_facts(text: str, file: str, kind: str = "policy", line_offset: int = 0) -> Optional[tuple[list, Optional[list]]]:
+    """``(items, comments)`` of a source made only of facts and ``accept`` statements, or None.
+    ``comments`` is None when the caller must collect them (:func:`.parse._comments`)."""
     # The nodes form a tree (no cycles): a cycle collection triggered by the many allocations
     # would only walk them again and again, so collection waits until the parse is done.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _Parser(file, *toks).items()
+        lines = _parse_lines(text, file, line_offset)
+        if lines is not None:
+            return lines
+        toks = _tokens(text, 1 + line_offset)
+        if toks is None:
+            return None
+        return _Parser(file, *toks).items(), None
     except (_GiveUp, IndexError):
         return None
     finally:
         if enabled:
             gc.enable()
+
+
+# ---- the line reader ------------------------------------------------------------------------------------
+#
+# Most facts are written one per line or one field per line, with headers, fields and lists each on
+# one line. For those, one regular expression reads a whole header or a whole ``name: value`` field
+# at a time, instead of one token at a time. It is a strict subset of the token reader above:
+# whatever it does not recognise (an accept, a string followed by another string, a list or a
+# header split over lines, any token out of place) makes it give up, and the token reader starts
+# over. Its lookaheads are at least as strict as the token reader's, so a value it reads is a value
+# the token reader would read the same way.
+
+_B = r"[ \t\f\r]*"
+_W = r"[A-Za-z_][A-Za-z0-9_.\-]*"
+_S = r'"((?:[^"\\\r\n]|\\.)*)"(?![ \t\f\r]*")'
+_SCALAR = (_S + r"|([0-9]{4}-[0-9]{2}(?:-[0-9]{2})?)(?![0-9A-Za-z_.\-])"
+           r"|([+-]?[0-9]+(?:\.[0-9]+)?)(?![0-9A-Za-z_.\-])|(" + _W + r")")
+_HEADER = re.compile(_B + "(" + _W + ")[ \t\f\r]+(" + _W + ")" + _B + "(?:" + _S + _B + r")?\{" + _B)
+_FIELD = re.compile("(" + _W + ")" + _B + ":" + _B + "(?:" + _SCALAR + r"|(\[))" + _B)
+_ITEM = re.compile(_B + "(?:" + _SCALAR + r"|(\]))")
+_AFTER_ITEM = re.compile(_B + r"([,\]])")
+_BLANK = re.compile(_B)
+_NOT_A_FACT = _STATEMENT_KEYWORDS | {"accept"}
+
+
+def _parse_lines(text: str, file: str, line_offset: int) -> Optional[tuple[list, list]]:
+    items: list = []
+    comments: list = []
+    header = _HEADER.match
+    field = _FIELD.match
+    blank = _BLANK.match
+    span = _span
+    Sp, Val, Fld = Span, Value, Field
+    fact = None  # [type span, id span, type, id, title, fields] of the fact being read
+    ln = line_offset
+    for src in text.split("\n"):
+        ln += 1
+        pos = blank(src).end()
+        end = len(src)
+        while pos < end:
+            c = src[pos]
+            if c == "#":
+                comments.append(A.Comment(line=ln, column=pos + 1, text=src[pos:].rstrip()))
+                break
+            if fact is None:
+                m = header(src, pos)
+                if m is None or m.group(1) in _NOT_A_FACT:
+                    return None
+                title = m.group(3)
+                if title is not None and "\\" in title:
+                    title = _unescape(title)
+                fact = [span(Sp, (file, ln, m.start(1) + 1, ln, m.end(1) + 1)),
+                        span(Sp, (file, ln, m.start(2) + 1, ln, m.end(2) + 1)), m.group(1), m.group(2), title, []]
+                pos = m.end()
+            elif c == "}":
+                ts, ids, type_name, fid, title, fields = fact
+                last = fields[-1].span if fields else ids
+                items.append(Fact(span=span(Sp, (file, ts[1], ts[2], last[3], last[4])), type_name=type_name,
+                                  type_span=ts, id=fid, id_span=ids, title=title, fields=fields))
+                fact = None
+                pos = blank(src, pos + 1).end()
+            else:
+                m = field(src, pos)
+                if m is None:
+                    return None
+                regs = m.regs
+                a, b = regs[1]
+                ns = span(Sp, (file, ln, a + 1, ln, b + 1))
+                k = m.lastindex
+                if k == 6:  # a list
+                    value, pos = _list(src, m.end(), file, ln, ns)
+                    if value is None:
+                        return None
+                    pos = blank(src, pos).end()
+                    vs = value.span
+                    vl, ve = vs[3], vs[4]
+                else:  # a scalar, as _scalar(m, 1, file, ln) reads it, inlined: most fields are scalars
+                    vs, ve = regs[k]
+                    text = src[vs:ve]
+                    if k == 5:
+                        if text == "true" or text == "false":
+                            value = Val(span=span(Sp, (file, ln, vs + 1, ln, ve + 1)), kind="bool",
+                                        value=text == "true", text=text, items=[])
+                        else:
+                            value = Val(span=span(Sp, (file, ln, vs + 1, ln, ve + 1)), kind="word", value=text,
+                                        text=text, items=[])
+                    elif k == 2:
+                        if "\\" in text:
+                            text = _unescape(text)
+                        ve += 1
+                        value = Val(span=span(Sp, (file, ln, vs, ln, ve + 1)), kind="string", value=text, text=text,
+                                    items=[])
+                    else:
+                        value = Val(span=span(Sp, (file, ln, vs + 1, ln, ve + 1)),
+                                    kind="date" if k == 3 else "number",
+                                    value=text if k == 3 else float(text) if "." in text else int(text), text=text,
+                                    items=[])
+                    pos = regs[0][1]
+                    vl, ve = ln, ve + 1
+                fact[5].append(Fld(span=span(Sp, (file, ln, a + 1, vl, ve)), name=src[a:b], name_span=ns,
+                                   value=value))
+    if fact is not None:
+        return None
+    return items, comments
+
+
+def _scalar(m, g: int, file: str, ln: int):
+    """The value matched by the groups of :data:`_SCALAR` that start at group ``g + 1``."""
+    k = m.lastindex - g
+    start, end = m.regs[g + k]
+    text = m.string[start:end]
+    if k == 1:  # the group holds a string's content: its span takes in the quotes
+        if "\\" in text:
+            text = _unescape(text)
+        return Value(span=_span(Span, (file, ln, start, ln, end + 2)), kind="string", value=text, text=text,
+                     items=[])
+    if k == 4:
+        if text == "true" or text == "false":
+            kind, value = "bool", text == "true"
+        else:
+            kind, value = "word", text
+    elif k == 3:
+        kind, value = "number", float(text) if "." in text else int(text)
+    else:
+        kind, value = "date", text
+    return Value(span=_span(Span, (file, ln, start + 1, ln, end + 1)), kind=kind, value=value, text=text, items=[])
+
+
+def _list(src: str, pos: int, file: str, ln: int, ns):
+    """A list value that ends on its line, as ``(value, position after it)``; ``(None, 0)`` when it
+    is anything else."""
+    items = []
+    while True:
+        m = _ITEM.match(src, pos)
+        if m is None:
+            return None, 0
+        if m.lastindex == 5:  # "]"
+            pos = m.end()
+            break
+        items.append(_scalar(m, 0, file, ln))
+        m = _AFTER_ITEM.match(src, m.end())
+        if m is None:
+            return None, 0
+        pos = m.end()
+        if m.group(1) == "]":
+            break
+    if items:
+        a, b = items[0].span, items[-1].span
+        span = _span(Span, (file, a[1], a[2], b[3], b[4]))
+    else:  # an empty list takes a span after its field's name, as the parser gives it
+        span = _span(Span, (file, ns[3], ns[4] + 2, ns[3], ns[4] + 4))
+    return Value(span=span, kind="list", value=None, text="", items=items), pos
 
 
 class _Parser:

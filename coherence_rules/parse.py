@@ -662,12 +662,14 @@ def parse_fast(text: str, file: str, kind: str = "policy", line_offset: int = 0)
     (:mod:`.fastfacts`); None for any other source (which :func:`parse_source` gives to Lark)."""
     from .fastfacts import parse_facts
 
-    items = parse_facts(text, file, kind, line_offset)
-    if items is None:
+    read = parse_facts(text, file, kind, line_offset)
+    if read is None:
         return None
-    padded = ("\n" * line_offset) + text if line_offset and "#" in text else text
-    return A.Module(file=file, kind=kind, items=items,
-                                    comments=_comments(padded) if "#" in text else [])
+    items, comments = read
+    if comments is None:
+        padded = ("\n" * line_offset) + text if line_offset and "#" in text else text
+        comments = _comments(padded) if "#" in text else []
+    return A.Module(file=file, kind=kind, items=items, comments=comments)
 
 
 def _parse_lark(text: str, padded: str, file: str, kind: str, line_offset: int) -> tuple[A.Module, list[Diagnostic]]:

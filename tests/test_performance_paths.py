@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from coherence_rules import ast as A
 from coherence_rules import cache
 from coherence_rules import parse as P
+from coherence_rules import fastfacts as F
 from coherence_rules.fastfacts import parse_facts
 
 # ---- fast path == Lark ------------------------------------------------------------------------------------
@@ -87,6 +88,78 @@ def test_fast_path_builds_the_tree_lark_builds(text, line_offset):
     assert A.to_data(fast) == A.to_data(slow)
 
 
+def _readers(text, line_offset):
+    """The trees of the line reader and of the token reader (None where one gives up)."""
+    lines = F._parse_lines(text, "t.policy", line_offset)
+    toks = F._tokens(text, 1 + line_offset)
+    try:
+        tokens = F._Parser("t.policy", *toks).items() if toks is not None else None
+    except (F._GiveUp, IndexError):
+        tokens = None
+    return lines, tokens
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sources(), st.integers(0, 3))
+def test_each_reader_builds_the_tree_lark_builds(text, line_offset):
+    """The two readers of the fast path, each on its own: whatever either reads, it reads as Lark does."""
+    slow, diags = _lark(text, line_offset=line_offset)
+    lines, tokens = _readers(text, line_offset)
+    if lines is not None:
+        assert not diags, (text, diags)
+        assert A.to_data(lines[0]) == A.to_data(slow.items)
+        assert A.to_data(lines[1]) == A.to_data(slow.comments)
+    if tokens is not None:
+        assert not diags, (text, diags)
+        assert A.to_data(tokens) == A.to_data(slow.items)
+
+
+@st.composite
+def one_line_values(draw):
+    if draw(st.booleans()):
+        return draw(st.one_of(WORDS, STRINGS, NUMBERS, DATES, st.sampled_from(["true", "false"])))
+    items = draw(st.lists(st.one_of(WORDS, STRINGS, NUMBERS, DATES), max_size=3))
+    return "[" + draw(st.sampled_from(["", " "])) + draw(st.sampled_from([",", ", ", " , "])).join(items) + (
+        draw(st.sampled_from(["", ","])) if items else "") + "]"
+
+
+@st.composite
+def line_sources(draw):
+    """Facts as people and importers write them: a header per line, fields on its line or on the
+    following ones, lists on one line, comments at the ends of lines."""
+    out = []
+    for _ in range(draw(st.integers(1, 4))):
+        title = draw(st.one_of(st.just(""), STRINGS.map(lambda s: " " + s)))
+        head = f"{draw(WORDS)} {draw(WORDS)}{title} {{"
+        fields = [f"{draw(WORDS)}{draw(st.sampled_from([':', ': ', ' : ']))}{draw(one_line_values())}"
+                  for _ in range(draw(st.integers(0, 4)))]
+        end = draw(st.sampled_from([" # note", "", "\t"]))
+        if draw(st.booleans()):
+            out.append(head + " " + "  ".join(fields) + " }" + end)
+        else:
+            out.append("\n".join([head] + ["  " + f + end for f in fields] + ["}"]))
+    return draw(st.sampled_from(["", "# head\n", "\r\n"])) + "\n".join(out) + "\n"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(line_sources(), st.integers(0, 3))
+def test_line_reader_reads_facts_written_a_line_at_a_time(text, line_offset):
+    slow, diags = _lark(text, line_offset=line_offset)
+    assert not diags, (text, diags)
+    lines = F._parse_lines(text, "t.policy", line_offset)
+    assert lines is not None, text
+    assert A.to_data(lines[0]) == A.to_data(slow.items)
+    assert A.to_data(lines[1]) == A.to_data(slow.comments)
+
+
+@pytest.mark.parametrize("text", [
+    'instrument X "A" "B" { kind: x }', 'accept C1 on [a] { reason: "r" }', 'instrument X { tags: [a,\n b] }',
+    'instrument X\n{ kind: x }', 'instrument X { t: "a" "b" }', 'rule R { }',
+])
+def test_line_reader_leaves_other_shapes_to_the_token_reader(text):
+    assert F._parse_lines(text, "t.policy", 0) is None
+
+
 @pytest.mark.parametrize("text", [
     'instrument X "A" "B" { kind: strategy  tags: [a, b,]  n: -1.5  d: 2020-01  on: true  e: [] }',
     'accept C1 on [a, b] { reason: "x \\" y" }\nmeasure M { x: 1 }',
@@ -120,6 +193,7 @@ def test_fast_path_agrees_on_generated_policy_set():
     text = generate.generate(300, 3)
     fast = P.parse_fast(text, "g.policy")
     assert fast is not None
+    assert F._parse_lines(text, "g.policy", 0) is not None  # read a line at a time, the fastest way
     assert A.to_data(fast) == A.to_data(_lark(text, "g.policy")[0])
 
 
