@@ -189,9 +189,14 @@ def test_json_is_byte_identical_whatever_hash_seed_and_file_order():
 
 
 def test_profile_prints_stages():
+    import re
+
     r = invoke("check", MAURITIUS, "--profile", "--as-of", "2026-11-23")
+    assert "peak RSS +KiB" in r.stderr
     for stage in ("parse", "check", "compile", "run", "findings", "render"):
-        assert stage in r.stderr
+        # a row per stage: its name, milliseconds, and the growth of peak memory in KiB
+        assert re.search(rf"^{stage}\s+\d+\.\d\s+[\d,]+$", r.stderr, re.M), (stage, r.stderr)
+    assert re.search(r"^48 facts, 20 derived; [\d,]+ facts/s$", r.stderr, re.M), r.stderr
 
 
 def test_version_and_help():
