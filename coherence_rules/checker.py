@@ -646,7 +646,7 @@ def _placeholder_span(span: A.Span, text: str, m: re.Match) -> A.Span:
     if span.line == span.end_line and span.end_column - span.column == len(text) + 2:
         start = span.column + 1 + m.start()
         return A.Span(file=span.file, line=span.line, column=start, end_line=span.line,
-                                      end_column=start + len(m.group(0)))
+                      end_column=start + len(m.group(0)))
     return span
 
 

@@ -1,12 +1,18 @@
 """Fast path of the parse stage for sources made only of facts and ``accept`` statements.
 
-Policy files and large inventories are almost all facts. This module reads them with one compiled
-regular expression and a loop, and builds the same nodes the Lark parser builds (:mod:`.parse`),
-spans included: same types, same fields, same line and column numbers. It handles only what it
-is sure about; on anything else (another kind of statement, a token out of place, an invalid
-escape, a nested list) it returns None and :func:`~coherence_rules.parse.parse_source` runs the
-Lark parser, which produces the diagnostics. ``tests/test_performance_paths.py`` generates sources
-and holds both paths to equal trees.
+Policy files and large inventories are almost all facts. This module reads them without Lark and
+builds the same nodes the Lark parser builds (:mod:`.parse`), spans included: same types, same
+fields, same line and column numbers. It has two readers, tried in turn:
+
+- the line reader (:func:`_parse_lines`) matches a whole fact header or a whole ``name: value``
+  field with one regular expression; it reads facts whose headers, fields and lists each sit on
+  one line, which is how people and the importers write them;
+- the token reader (:func:`_tokens`, :class:`_Parser`) reads one token at a time, and also takes
+  ``accept`` statements, adjacent strings and lists or headers split over lines.
+
+Each handles only what it is sure about; on anything else it gives up, and in the end
+:func:`~coherence_rules.parse.parse_source` runs the Lark parser, which produces the diagnostics.
+``tests/test_performance_paths.py`` generates sources and holds each reader to Lark's tree.
 
 The tokens are the grammar's (``grammar/coherence.lark``), tried in the same order as Lark's
 contextual lexer tries them where a fact's tokens can appear: ``DATE`` before ``NUMBER``, a word

@@ -128,7 +128,7 @@ class _Builder:
         ns = _tok_span(self.file, name)
         if value.span is None:
             value.span = A.Span(file=self.file, line=ns.end_line, column=ns.end_column + 2,
-                                                end_line=ns.end_line, end_column=ns.end_column + 4)
+                                end_line=ns.end_line, end_column=ns.end_column + 4)
         return A.Field(span=_join(ns, value.span), name=name.value, name_span=ns, value=value)
 
     def fact(self, children):
