@@ -190,14 +190,7 @@ def check(ctx, paths, rulesets, fmt, output, fail_on, explain, as_of, max_derive
     they are one policy set. Settings may also come from `coherence.toml` or `[tool.coherence]`
     in pyproject.toml (keys: ruleset, format, fail_on, as_of, max_derived).
     """
-    from coherence_rules.pipeline import paused_gc
-
-    with paused_gc():  # the report's objects outlive the rendering; see pipeline.paused_gc
-        _check(ctx, paths, rulesets, fmt, output, fail_on, explain, as_of, max_derived, profile, engine)
-
-
-def _check(ctx, paths, rulesets, fmt, output, fail_on, explain, as_of, max_derived, profile, engine):
-    from coherence_rules.pipeline import Profile, run_check
+    from coherence_rules.pipeline import Profile, paused_gc, run_check
 
     s = settings_for(ctx)
     rulesets = list(rulesets) or s.get("ruleset")
@@ -217,7 +210,7 @@ def _check(ctx, paths, rulesets, fmt, output, fail_on, explain, as_of, max_deriv
         if fmt == "json":
             write_output(report.to_json(), output)
         ctx.exit(EXIT_BAD_INPUT)
-    with prof.stage("render"):
+    with paused_gc(), prof.stage("render"):  # the report's objects stay alive while it renders
         text = render_report(report, fmt, explain)
     if fmt == "text" and report.diagnostics and not output:
         from coherence_rules.render.text import render_diagnostics

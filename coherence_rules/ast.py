@@ -336,11 +336,6 @@ class Module:
     comments: list[Comment] = _many()
 
 
-def field_names(cls) -> tuple[str, ...]:
-    """The names of a node class's fields, in order."""
-    return tuple(f.name for f in _fields(cls))
-
-
 def to_data(obj: Any, spans: bool = True) -> Any:
     """A node tree as plain data (dicts named by ``__node__``, lists, scalars); without spans,
     comments and file names when ``spans`` is false."""
@@ -348,7 +343,7 @@ def to_data(obj: Any, spans: bool = True) -> Any:
         return dict(obj._asdict()) if spans else None
     if hasattr(obj, "__dataclass_fields__"):
         out = {"__node__": type(obj).__name__}
-        for name in field_names(type(obj)):
+        for name in (f.name for f in _fields(obj)):
             if not spans and (name.endswith("span") or name.endswith("spans") or name in ("comments", "file")):
                 continue
             out[name] = to_data(getattr(obj, name), spans)

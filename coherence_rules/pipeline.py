@@ -37,8 +37,8 @@ def builtin_rulesets() -> list[str]:
 
 @contextlib.contextmanager
 def paused_gc():
-    """Run the block with Python's cycle collector off, and turn it back on afterwards (unless an
-    enclosing block turned it off).
+    """Run the block (or, as ``@paused_gc()``, the decorated function) with Python's cycle collector
+    off, and turn it back on afterwards (unless an enclosing block turned it off).
 
     A policy set becomes hundreds of thousands of long-lived objects (syntax nodes, fact records)
     that hold no reference cycles. With the collector on, every full collection walks all of them
@@ -119,16 +119,12 @@ def _realpath(p: Path) -> str:
     return os.path.realpath(p)
 
 
+@paused_gc()
 def load(paths: Sequence[str | Path], rulesets: Optional[Sequence[str]] = None,
          include_default: bool = True) -> Workspace:
     """Read the built-in schema, the rulesets (names of shipped rulesets or paths; ``None`` means
     the default ``core``) and the policy paths. A policy path that is itself a shipped ruleset file
     is read once."""
-    with paused_gc():
-        return _load(paths, rulesets)
-
-
-def _load(paths: Sequence[str | Path], rulesets: Optional[Sequence[str]]) -> Workspace:
     ws = Workspace()
     given = {_realpath(Path(p)) for p in paths if Path(p).is_file()}
     given_dirs = [_realpath(Path(p)) for p in paths if Path(p).is_dir()]
@@ -201,13 +197,9 @@ class LintResult:
         return [d for d in self.diagnostics if not d.is_error]
 
 
+@paused_gc()
 def lint(paths: Sequence[str | Path], rulesets: Optional[Sequence[str]] = None) -> LintResult:
     """Parse and check without running: facts, schema, rules, criteria, tests."""
-    with paused_gc():
-        return _lint(paths, rulesets)
-
-
-def _lint(paths: Sequence[str | Path], rulesets: Optional[Sequence[str]]) -> LintResult:
     ws = load(paths, rulesets)
     program = check(ws.rule_modules + ws.policy_modules)
     diags = list(ws.diagnostics) + list(program.diagnostics)
@@ -241,28 +233,23 @@ def _from_rules(fact, ws: Workspace) -> bool:
     return fact.span is not None and fact.span.file in files
 
 
+@paused_gc()
 def run_check(paths: Sequence[str | Path], rulesets: Optional[Sequence[str]] = None, *,
               as_of: Optional[dt.date] = None, engine: str = "durable", max_derived: Optional[int] = None,
               profile: Optional[Profile] = None, compiled=None) -> Report:
     """Load, check and run; a report with findings, or with only diagnostics when the input has
     errors (nothing runs on a policy set that does not check)."""
     profile = profile or Profile(False)
-    with paused_gc():
-        with profile.stage("parse"):
-            ws = load(paths, rulesets)
-        return run_workspace(ws, as_of=as_of, engine=engine, max_derived=max_derived, profile=profile, compiled=compiled)
+    with profile.stage("parse"):
+        ws = load(paths, rulesets)
+    return run_workspace(ws, as_of=as_of, engine=engine, max_derived=max_derived, profile=profile, compiled=compiled)
 
 
+@paused_gc()
 def run_workspace(ws: Workspace, *, as_of: Optional[dt.date] = None, engine: str = "durable",
                   max_derived: Optional[int] = None, profile: Optional[Profile] = None, compiled=None) -> Report:
     """Check and run sources that are already loaded. ``compiled`` (a compiled ruleset of the same
     rulesets) is reused when the policy set brings no criteria, rules or vocabulary of its own."""
-    with paused_gc():
-        return _run_workspace(ws, as_of, engine, max_derived, profile, compiled)
-
-
-def _run_workspace(ws: Workspace, as_of: Optional[dt.date], engine: str, max_derived: Optional[int],
-                   profile: Optional[Profile], compiled) -> Report:
     from .engine import DEFAULT_MAX_DERIVED, DerivationLimit, NegationCycle, run
     from .engine.durable import CompiledRuleset, EngineError
     from .findings import build_findings
