@@ -11,7 +11,7 @@ self-check compares nodes without spans, see :func:`strip_spans`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field as _field, fields as _fields
-from typing import Any, Literal, NamedTuple, Optional, Union
+from typing import Any, ClassVar, Literal, NamedTuple, Optional, Union
 
 
 class Span(NamedTuple):
@@ -335,6 +335,12 @@ class Module:
     items: list[Any] = _many()
     comments: list[Comment] = _many()
 
+    #: True for a module known to hold facts and nothing else (at least one): a module of the
+    #: check cache (:class:`coherence_rules.cache.CachedModule`), whose tree is only built when
+    #: ``items`` is first read. Passes that look for declarations, rules or criteria skip it
+    #: without reading ``items``.
+    facts_only: ClassVar[bool] = False
+
 
 def to_data(obj: Any, spans: bool = True) -> Any:
     """A node tree as plain data (dicts named by ``__node__``, lists, scalars); without spans,
@@ -342,7 +348,10 @@ def to_data(obj: Any, spans: bool = True) -> Any:
     if isinstance(obj, Span):
         return dict(obj._asdict()) if spans else None
     if hasattr(obj, "__dataclass_fields__"):
-        out = {"__node__": type(obj).__name__}
+        node = type(obj)
+        while "__dataclass_fields__" not in node.__dict__:  # a subclass that only adds behaviour
+            node = node.__base__
+        out = {"__node__": node.__name__}
         for name in (f.name for f in _fields(obj)):
             if not spans and (name.endswith("span") or name.endswith("spans") or name in ("comments", "file")):
                 continue

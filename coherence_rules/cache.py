@@ -1,9 +1,17 @@
-"""A cache of parsed sources, so a file that has not changed since the last run is not parsed again.
+"""Caches that spare re-reading a source that has not changed since the last run.
 
-An entry is the parsed module of one source text, keyed by the SHA-256 of everything the module
-depends on: the text, its kind (policy or rules), the path shown in spans and diagnostics, the
-line offset (Markdown blocks), the tool's version, the grammar and the syntax tree's schema. Only
-sources that parse without diagnostics are stored.
+Two kinds of entry, both keyed by the SHA-256 of everything they depend on: the text, its kind
+(policy or rules), the path shown in spans and diagnostics, the line offset (Markdown blocks), the
+tool's version, the grammar and the syntax tree's schema.
+
+- ``<key>.pickle``, the parse cache: the parsed module of a source the fast path does not read
+  (rulesets, schemas, tests), stored when it parses without diagnostics.
+- ``<key>.facts``, the check cache: the checked fact records of a policy source made only of facts,
+  stored by the check stage after a check of all facts without diagnostics, with the fingerprint of
+  the vocabulary they were checked against. The next run that reads the same source gets a
+  :class:`CachedModule` that brings those records and builds its tree only if something asks for
+  it; the check stage uses the records only under the same vocabulary, and goes back to the tree
+  whenever a stored fact is part of something to report (see :func:`.checker.check`).
 
 Where: ``$XDG_CACHE_HOME/coherence/parse`` or ``~/.cache/coherence/parse``, created private
 (``0700``). The cache is used only if that directory belongs to the user and nobody else can write
@@ -12,11 +20,11 @@ have written. ``COHERENCE_NO_CACHE=1`` turns it off.
 
 Safety: an entry is written to a temporary file in the same directory and renamed into place
 (``os.replace``, atomic), so a reader never sees half an entry and concurrent writers of the same
-key simply race to install identical content. An entry starts with a magic line naming the format
-version and the SHA-256 of the pickle that follows; a missing, truncated, corrupted or unreadable
-entry (bad magic, checksum mismatch, unpickling error, wrong object) is a miss, and the bad file is
-removed. The directory is kept under :data:`MAX_BYTES` by removing the least recently written
-entries.
+key simply race to install identical content. An entry starts with a magic line naming its kind and
+format version and the SHA-256 of the pickle that follows; a missing, truncated, corrupted or
+unreadable entry (bad magic, checksum mismatch, unpickling error, wrong object) is a miss, and the
+bad file is removed. The directory is kept under :data:`MAX_BYTES` by removing the least recently
+written entries.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ from . import ast as A
 #: Bumped whenever the pickled form of the syntax tree changes meaning.
 SCHEMA_VERSION = "2"
 MAGIC = b"coherence-parse-cache 2\n"
+#: The check cache's entries (checked fact records); bumped whenever a record's form changes.
+FACTS_MAGIC = b"coherence-check-cache 1\n"
 MAX_BYTES = 200 * 1024 * 1024
 PRUNE_TO = 150 * 1024 * 1024
 
@@ -114,47 +124,55 @@ def _remove(path: Path) -> None:
 
 def read(k: str) -> Optional[A.Module]:
     """The cached module for key ``k``, or None (a miss; a damaged entry is removed)."""
+    return _read_entry(f"{k}.pickle", MAGIC, lambda obj: isinstance(obj, A.Module))
+
+
+def write(k: str, module: A.Module) -> None:
+    """Store ``module`` under key ``k`` (best effort: errors are ignored)."""
+    _write_entry(f"{k}.pickle", MAGIC, module)
+
+
+def _read_entry(name: str, magic: bytes, valid: Callable[[object], bool]) -> Optional[object]:
     d = cache_dir()
     if d is None:
         return None
-    path = d / f"{k}.pickle"
+    path = d / name
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError:
         return None
-    head = len(MAGIC) + 32
+    head = len(magic) + 32
     try:
-        if len(data) < head or not data.startswith(MAGIC):
+        if len(data) < head or not data.startswith(magic):
             raise ValueError("not an entry of this version")
         body = data[head:]
-        if hashlib.sha256(body).digest() != data[len(MAGIC):head]:
+        if hashlib.sha256(body).digest() != data[len(magic):head]:
             raise ValueError("checksum mismatch")
         # our own file, in a directory only this user can write to, and its checksum matches
-        module = pickle.loads(body)
-        if not isinstance(module, A.Module):
-            raise ValueError("not a module")
-        return module
+        obj = pickle.loads(body)
+        if not valid(obj):
+            raise ValueError("not an entry of this kind")
+        return obj
     except Exception:  # noqa: BLE001 - any damage is a miss
         _remove(path)
         return None
 
 
-def write(k: str, module: A.Module) -> None:
-    """Store ``module`` under key ``k`` (best effort: errors are ignored)."""
+def _write_entry(name: str, magic: bytes, obj: object) -> None:
     d = cache_dir()
     if d is None:
         return
     try:
-        body = pickle.dumps(module, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # noqa: BLE001 - an unpicklable tree is simply not cached
+        body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - what cannot be pickled is simply not cached
         return
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
         with os.fdopen(fd, "wb") as f:
-            f.write(MAGIC + hashlib.sha256(body).digest() + body)
-        os.replace(tmp, d / f"{k}.pickle")
+            f.write(magic + hashlib.sha256(body).digest() + body)
+        os.replace(tmp, d / name)
         tmp = None
     except OSError:
         pass
@@ -205,21 +223,118 @@ def prune(d: Optional[Path] = None, max_bytes: int = MAX_BYTES, keep: int = PRUN
             break
 
 
+class CachedModule(A.Module):
+    """A policy source made of facts only, read through the check cache.
+
+    Built in one of two states. *Restored*: the source is unchanged since a run that checked its
+    facts without a diagnostic, and ``records`` holds those checked facts as they were stored
+    (``schema`` is the fingerprint of the vocabulary they were checked against); the syntax tree
+    is only built, from ``text``, if something reads ``items`` or ``comments``. *Parsed*: the
+    tree was just built and ``records`` is None; once the check stage has checked its facts
+    without a diagnostic it stores them (:func:`store_records`) for the next run.
+
+    The check stage uses ``records`` only when ``schema`` matches the vocabulary of the run and
+    falls back to the tree for anything that needs it (see :func:`.checker.check`)."""
+
+    __slots__ = ("key", "schema", "records", "_text", "_line_offset", "_items", "_comments")
+    facts_only = True
+
+    def __init__(self, file: str, kind: str, text: str, line_offset: int, key: str, *,
+                 items: Optional[list] = None, comments: Optional[list] = None,
+                 schema: Optional[str] = None, records: Optional[list] = None):
+        self.file = file
+        self.kind = kind
+        self.key = key
+        self.schema = schema
+        self.records = records
+        self._text = text
+        self._line_offset = line_offset
+        self._items = items
+        self._comments = comments
+
+    def _build(self) -> None:
+        from .parse import parse_fast, parse_source
+
+        module = parse_fast(self._text, self.file, self.kind, self._line_offset)
+        if module is None:  # only if the fast path changed since the entry was written
+            module, _ = parse_source(self._text, self.file, kind=self.kind, line_offset=self._line_offset)
+        self._items, self._comments = module.items, module.comments
+
+    @property
+    def items(self) -> list:  # type: ignore[override]
+        if self._items is None:
+            self._build()
+        return self._items
+
+    @property
+    def comments(self) -> list:  # type: ignore[override]
+        if self._comments is None:
+            self._build()
+        return self._comments
+
+
+def _is_records(entry: object) -> bool:
+    return (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)
+            and isinstance(entry[1], list) and bool(entry[1]))
+
+
+def store_records(module: CachedModule, schema: str, records: list[tuple]) -> None:
+    """Remember the checked facts of ``module`` (``(id, type, title, values, span)`` each, values
+    before inheritance) for the next run that reads the same source with the same vocabulary.
+
+    Stored compactly, because reading the entry back is most of an unchanged file's cost: equal
+    strings are stored once (pickle then refers back to the first) and spans without their file
+    name (the file is part of the key)."""
+    module.schema, module.records = schema, records
+    if not enabled():
+        return
+    same: dict = {}
+
+    def once(v):
+        if v.__class__ is str:
+            return same.setdefault(v, v)
+        if v.__class__ is tuple:
+            return tuple(once(i) for i in v)
+        return v
+
+    stored = [(fid, once(tname), once(title), {once(k): once(v) for k, v in values.items()}, tuple(span)[1:])
+              for fid, tname, title, values, span in records]
+    _write_entry(f"{module.key}.facts", FACTS_MAGIC, (schema, stored))
+
+
+def _restore(file: str, stored: list[tuple]) -> list[tuple]:
+    span = tuple.__new__  # A.Span's own constructor is a Python function: 3x slower
+    return [(fid, tname, title, values, span(A.Span, (file, *where)))
+            for fid, tname, title, values, where in stored]
+
+
 def cached_parse(text: str, file: str, kind: str, line_offset: int,
                  parse: Callable[..., tuple]) -> tuple:
-    """``parse(text, file, kind=..., line_offset=...)`` through the cache.
+    """``parse(text, file, kind=..., line_offset=...)`` through the caches.
 
-    Sources made only of facts and accepts are read by the fast path (:func:`.parse.parse_fast`)
-    and not cached: reading them is cheaper than unpickling their trees. Everything else (rules,
-    schemas, tests, sources with errors) goes through the cache and Lark."""
+    A policy source of facts only is a :class:`CachedModule`: restored from the check cache when
+    the source is unchanged since a run that checked it cleanly (no tree is built), otherwise read
+    by the fast path. Other sources made only of facts and accepts are read by the fast path
+    (:func:`.parse.parse_fast`) and not cached: reading them is cheaper than unpickling their
+    trees. Everything else (rules, schemas, tests, sources with errors) goes through the parse
+    cache and Lark."""
     from .parse import parse_fast
 
+    k = None
+    if kind == "policy" and enabled():
+        k = key(text, file, kind, line_offset)
+        entry = _read_entry(f"{k}.facts", FACTS_MAGIC, _is_records)
+        if entry is not None:
+            return CachedModule(file, kind, text, line_offset, k, schema=entry[0],
+                                records=_restore(file, entry[1])), []
     module = parse_fast(text, file, kind, line_offset)
     if module is not None:
+        if k is not None and module.items and all(type(i) is A.Fact for i in module.items):
+            return CachedModule(file, kind, text, line_offset, k, items=module.items, comments=module.comments), []
         return module, []
     if not enabled():
         return parse(text, file, kind=kind, line_offset=line_offset)
-    k = key(text, file, kind, line_offset)
+    k = k or key(text, file, kind, line_offset)
     module = read(k)
     if module is not None:
         return module, []

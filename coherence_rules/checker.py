@@ -22,7 +22,7 @@ SCORE_LABELS = {3: "indivisible", 2: "reinforcing", 1: "enabling", 0: "consisten
 # ---- checked facts -----------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class FactRecord:
     """A fact after checking: typed values (str, int/float, date, bool, tuples for lists),
     inherited fields filled in. ``span`` is the header line's location (None for derived facts)."""
@@ -206,22 +206,64 @@ class Program:
 # ---- facts ----------------------------------------------------------------------------------------------------
 
 
-def check_facts(schema: Schema, facts: list[A.Fact], diags: list[Diagnostic],
-                extra: Optional[dict[str, FactRecord]] = None) -> list[FactRecord]:
+class NeedsTree(Exception):
+    """Raised by :func:`check_facts` when a fact restored from the check cache is involved in a
+    diagnostic: the diagnostic needs spans that only the syntax tree has."""
+
+
+def check_facts(schema: Schema, facts: list[A.Fact | tuple], diags: list[Diagnostic],
+                extra: Optional[dict[str, FactRecord]] = None,
+                own_values: Optional[list[dict]] = None) -> list[FactRecord]:
     """Validate facts, resolve references and fill inherited fields. ``extra`` holds facts already
-    checked that share the namespace (the rulesets' reference facts when checking a test)."""
+    checked that share the namespace (the rulesets' reference facts when checking a test).
+
+    A fact may also be a record restored from the check cache, ``(id, type, title, values,
+    span)``, checked against this same vocabulary in an earlier run: only the passes across facts
+    (duplicate ids, references, inherited and required fields) run on it, and :class:`NeedsTree`
+    is raised if any of them finds something to report about it. ``own_values``, when given,
+    receives a copy of each record's values as written, before inheritance (what the check cache
+    stores)."""
     records: list[FactRecord] = []
     by_id: dict[str, FactRecord] = dict(extra or {})
     first_span: dict[str, A.Span] = {k: v.span for k, v in by_id.items() if v.span is not None}
     types = schema.types
-    ref_fields: list[tuple[dict, str, Any, A.Value, FieldType]] = []  # (values, field, value, node, type)
+    ref_fields: list[tuple[dict, str, Any, Optional[A.Value], FieldType]] = []  # (values, field, value, node, type)
+    nodes: list[Optional[A.Fact]] = []  # each record's syntax node (None: restored)
+    restored: set[str] = set()
+    refs_of: dict[str, tuple] = {}  # type -> (reference fields, whether it inherits)
     for f in facts:
+        if f.__class__ is tuple:  # a record from the check cache
+            fid, tname, title, values, span = f
+            if fid in by_id:
+                raise NeedsTree(fid)
+            refs = refs_of.get(tname)
+            if refs is None:
+                if tname not in types:
+                    raise NeedsTree(fid)
+                refs = refs_of[tname] = (
+                    [(n, spec.type, spec.type.name if spec.type.kind == "ref" else spec.type.item.name)
+                     for n, spec in types[tname].fields.items()
+                     if spec.type.kind == "ref" or (spec.type.kind == "list" and spec.type.item.kind == "ref")],
+                    bool(types[tname].inherits))
+            if refs[1]:
+                values = dict(values)  # inheritance adds to it; the stored record stays as written
+            rec = FactRecord(fid, tname, title, values, span)
+            by_id[fid] = rec
+            restored.add(fid)
+            records.append(rec)
+            nodes.append(None)
+            for name, ftype, target_type in refs[0]:
+                if name in values:
+                    ref_fields.append((values, name, values[name], None, target_type))
+            continue
         t = types.get(f.type_name)
         if t is None:
             diags.append(Diagnostic.make("E202", f"unknown type '{f.type_name}'", f.type_span, label="no such type",
                                          help=did_you_mean(f.type_name, types)))
             continue
         if f.id in by_id:
+            if f.id in restored:
+                raise NeedsTree(f.id)
             prev = first_span.get(f.id)
             diags.append(Diagnostic.make(
                 "E201", f"duplicate id '{f.id}'", f.id_span, label="defined again here",
@@ -260,9 +302,15 @@ def check_facts(schema: Schema, facts: list[A.Fact], diags: list[Diagnostic],
         by_id[f.id] = rec
         first_span[f.id] = f.id_span
         records.append(rec)
-        rec._fields_ast = f  # type: ignore[attr-defined]  # for missing-field diagnostics below
+        nodes.append(f)  # for missing-field diagnostics below
     # references
     for values, name, value, vnode, ftype in ref_fields:
+        if vnode is None:  # restored (``ftype`` is the target type): report nothing without the tree
+            for item in (value if value.__class__ is tuple else (value,)):
+                target = by_id.get(item)
+                if target is None or target.type != ftype:
+                    raise NeedsTree(name)
+            continue
         target_type = ftype.name if ftype.kind == "ref" else ftype.item.name
         items = value if isinstance(value, tuple) else (value,)
         spans = [i.span for i in vnode.items] if vnode.kind == "list" else [vnode.span] * len(items)
@@ -278,38 +326,46 @@ def check_facts(schema: Schema, facts: list[A.Fact], diags: list[Diagnostic],
                 diags.append(Diagnostic.make("E204", f"'{item}' is {_a(target.type)}, but '{name}' expects {_a(target_type)}",
                                              span, label=f"expected {_a(target_type)}"))
                 values.pop(name, None)
+    if own_values is not None:
+        own_values.extend(dict(r.values) for r in records)
     # inheritance, in dependency order
     done: set[str] = set()
 
     def fill(rec: FactRecord, depth: int = 0) -> None:
-        if rec.id in done or depth > 50:
-            return
         done.add(rec.id)
+        values = rec.values
         for fname, via in types[rec.type].inherits:
-            if fname in rec.values:
+            if fname in values:
                 continue
-            src_id = rec.values.get(via)
-            src = by_id.get(src_id) if isinstance(src_id, str) else None
+            src_id = values.get(via)
+            src = by_id.get(src_id) if src_id.__class__ is str else None
             if src is None:
                 continue
-            fill(src, depth + 1)
+            if src.id not in done and depth < 50:
+                fill(src, depth + 1)
             if fname in src.values:
-                rec.values[fname] = src.values[fname]
+                values[fname] = src.values[fname]
 
+    inheriting = {name for name, t in types.items() if t.inherits}
     for rec in records:
-        fill(rec)
+        if rec.type in inheriting and rec.id not in done:
+            fill(rec)
     # required fields
-    for rec in records:
-        t = types[rec.type]
-        for fname, spec in t.fields.items():
-            if not spec.optional and fname not in rec.values:
-                f = rec._fields_ast  # type: ignore[attr-defined]
+    required = {name: [(fname, spec) for fname, spec in t.fields.items() if not spec.optional]
+                for name, t in types.items()}
+    for rec, f in zip(records, nodes):
+        if f is None and rec.type not in inheriting:
+            continue  # stored complete, and nothing it has came from another fact
+        values = rec.values
+        for fname, spec in required[rec.type]:
+            if fname not in values:
+                if f is None:
+                    raise NeedsTree(rec.id)
                 if f.field(fname) is not None:
                     continue  # already reported as invalid
                 diags.append(Diagnostic.make("E303", f"{rec.type} '{rec.id}' is missing required field '{fname}'",
                                              f.id_span, label=f"no '{fname}'",
                                              help=f"add `{fname}: ...` ({spec.type.describe()})"))
-        del rec._fields_ast  # type: ignore[attr-defined]
     return records
 
 
@@ -939,12 +995,16 @@ def check(modules: list[A.Module], builtin_count: int = 0) -> Program:
     schema, sd = build_schema(modules)
     diags += sd
     program = Program(schema=schema)
-    facts: list[A.Fact] = []
     criteria_ast: list[tuple[A.Criterion, str]] = []
     rules_ast: list[tuple[A.Rule, str]] = []
     tests_ast: list[tuple[A.TestDecl, str]] = []
     accepts_ast: list[A.Accept] = []
+    fingerprint = schema.fingerprint() if any(m.facts_only for m in modules) else ""
+    segments: list[list[A.Fact] | A.Module] = []  # each module's facts, in load order
     for m in modules:
+        if m.facts_only:
+            segments.append(m)
+            continue
         ruleset = ""
         for item in m.items:
             if isinstance(item, A.RulesetDecl):
@@ -960,6 +1020,8 @@ def check(modules: list[A.Module], builtin_count: int = 0) -> Program:
                 else:
                     program.rulesets.append(RulesetInfo(item.name, item.title or item.name, version, item.span))
         ruleset = next((i.name for i in m.items if isinstance(i, A.RulesetDecl)), "")
+        facts = []
+        segments.append(facts)
         for item in m.items:
             if isinstance(item, A.Fact):
                 facts.append(item)
@@ -971,7 +1033,7 @@ def check(modules: list[A.Module], builtin_count: int = 0) -> Program:
                 tests_ast.append((item, ruleset))
             elif isinstance(item, A.Accept):
                 accepts_ast.append(item)
-    program.facts = check_facts(schema, facts, diags)
+    program.facts = _check_segments(schema, segments, fingerprint, diags, clean_schema=not sd)
     seen: dict[str, A.Span] = {}
     for c, rs in criteria_ast:
         if c.code in seen:
@@ -1004,6 +1066,48 @@ def check(modules: list[A.Module], builtin_count: int = 0) -> Program:
             program.accepts.append(ir)
     program.diagnostics = sort_diagnostics(diags)
     return program
+
+
+def _check_segments(schema: Schema, segments: list, fingerprint: str, diags: list[Diagnostic],
+                    clean_schema: bool) -> list[FactRecord]:
+    """Check the facts of every module as one namespace. A module of the check cache
+    (:class:`.cache.CachedModule`) brings its stored records when they were checked against this
+    same vocabulary, or its tree otherwise; if a stored record is involved in anything to report,
+    everything is checked again from the trees, so diagnostics always point into the source. After
+    a check with nothing to report, the modules whose records were not stored yet are stored."""
+    from .cache import store_records
+
+    def flatten(use_records: bool) -> tuple[list, list]:
+        facts: list = []
+        cached = []
+        for seg in segments:
+            if isinstance(seg, list):
+                facts += seg
+                continue
+            start = len(facts)
+            restored = use_records and seg.records is not None and seg.schema == fingerprint
+            facts += seg.records if restored else seg.items
+            cached.append((seg, start, len(facts) - start, restored))
+        return facts, cached
+
+    facts, cached = flatten(True)
+    if not cached:
+        return check_facts(schema, facts, diags)
+    found: list[Diagnostic] = []
+    own: Optional[list[dict]] = [] if clean_schema and not all(c[3] for c in cached) else None
+    try:
+        records = check_facts(schema, facts, found, own_values=own)
+    except NeedsTree:
+        facts, cached = flatten(False)
+        found, own = [], None
+        records = check_facts(schema, facts, found)
+    diags += found
+    if not found and own:
+        for m, start, n, restored in cached:
+            if not restored:
+                store_records(m, fingerprint, [(r.id, r.type, r.title, v, r.span)
+                                               for r, v in zip(records[start:start + n], own[start:start + n])])
+    return records
 
 
 def _dup_named(what: str, name: str, span: A.Span, first: A.Span) -> Diagnostic:

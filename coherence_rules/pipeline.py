@@ -266,7 +266,8 @@ def run_workspace(ws: Workspace, *, as_of: Optional[dt.date] = None, engine: str
                     instruments={f.id: f.title or f.id for f in program.facts if f.type in ("instrument", "agreement")})
     if any(d.is_error for d in diags):
         return report
-    own_rules = any(not isinstance(item, (A.Fact, A.Accept)) for m in ws.policy_modules for item in m.items)
+    own_rules = any(not isinstance(item, (A.Fact, A.Accept))
+                    for m in ws.policy_modules if not m.facts_only for item in m.items)
     compiled_here = None
     try:
         with profile.stage("compile"):

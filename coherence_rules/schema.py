@@ -4,6 +4,7 @@ ruleset's declarations and extensions), and the typing of values against it."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -71,13 +72,22 @@ class Schema:
     types: dict[str, TypeSpec] = field(default_factory=dict)
     enums: dict[str, EnumSpec] = field(default_factory=dict)
 
+    def fingerprint(self) -> str:
+        """A digest of everything that checking a fact against this vocabulary depends on (types,
+        their fields, field types, optionality and inherits; enums and their members), and of
+        nothing else (not where they were declared). The check cache keys stored records by it."""
+        parts: list[Any] = [(t.name, [(f.name, f.type, f.optional) for f in t.fields.values()], t.inherits)
+                            for t in self.types.values()]
+        parts += [(e.name, e.open, e.members) for e in self.enums.values()]
+        return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
 
 def build_schema(modules: list[A.Module]) -> tuple[Schema, list[Diagnostic]]:
     """Collect declarations first, then extensions (so a ruleset may extend before or after the
     built-in schema in load order), then resolve field types and check inherits."""
     schema = Schema()
     diags: list[Diagnostic] = []
-    decls = [i for m in modules for i in m.items if isinstance(i, (A.EnumDecl, A.TypeDecl))]
+    decls = [i for m in modules if not m.facts_only for i in m.items if isinstance(i, (A.EnumDecl, A.TypeDecl))]
     for d in decls:
         if d.extend:
             continue

@@ -308,7 +308,7 @@ def load_text(text: str, shown: str, explicit: bool, loaded: Loaded) -> None:
                                                       help="add facts, or remove the file"))
             return
         module, diags = cached_parse(text, shown, kind, 0, parse_source)
-        if not diags and not module.items:
+        if not diags and not module.facts_only and not module.items:
             diags = [Diagnostic.make("E114", "the file holds only comments: no statements", _point(shown))]
     loaded.modules.append(module)
     loaded.diagnostics += diags

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,19 @@ import pytest
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 #: the shipped example policy sets
 EXAMPLES = ["mauritius", "kenya-ncm", "sweden", "agreements/nl-tr-1964"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_cache(tmp_path_factory):
+    """The caches (parsed rulesets, checked policy files) live in a directory of this test session,
+    never in the user's cache directory; commands the tests start inherit it."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved
 
 
 @pytest.fixture
