@@ -13,9 +13,12 @@ Columns:
   facts/s       facts / seconds
   py peak MB    tracemalloc peak of Python-side allocations during one extra run of the engine
                 stage (memory allocated inside C libraries is not traced)
-  RSS +MB       growth of the process's peak resident set size (getrusage ru_maxrss) during the
-                first timed run, above the peak already reached once the facts were loaded;
-                covers memory allocated by C libraries too
+  RSS +MB       growth of peak resident set size (getrusage ru_maxrss) during the first timed
+                run, above the peak already reached once the facts were loaded; covers memory
+                allocated by C libraries too. An engine that runs in child processes (coherence
+                forks one per run, or one per processor for a large run) adds the memory private
+                to its children (pages they allocated or copied), summed, as the engine reports
+                it (`child_memory()`; Linux only)
   x clingo      seconds / clingo's seconds at the same size
 The scaling exponent log(t2/t1) / log(n2/n1) is computed between the smallest size of at least
 10,000 facts and the largest size (1.0 = linear).
@@ -85,6 +88,7 @@ def _worker(engine: str, facts_file: Path, findings_file: Path | None, trace_mem
         return {"status": "not available", "reason": str(error)}
     seconds = time.perf_counter() - started
     rss_growth = max(0, _maxrss_bytes() - rss_before)
+    rss_growth += getattr(module, "child_memory", lambda: 0)()  # memory of the engine's child processes
     result = {"status": "ok", "seconds": seconds, "rss_growth": rss_growth, "findings": len(findings)}
     if findings_file is not None:
         findings_file.write_text(json.dumps(sorted(findings)), encoding="utf-8")

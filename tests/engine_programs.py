@@ -153,9 +153,10 @@ def facts(draw) -> str:
 
 
 @st.composite
-def partitioned_program(draw) -> str:
+def partitioned_program(draw, split_safe: bool = False) -> str:
     """Programs whose every multi-pattern rule and criterion joins all its patterns on `k`, so the
-    engine splits working memory by `k` (the partitioned path)."""
+    engine splits working memory by `k` (the partitioned path). ``split_safe``: also no guard over
+    a derived type, so a run can be split between processes by `k`."""
     parts = [SCHEMA]
 
     def block(types, allow_guards):
@@ -171,14 +172,15 @@ def partitioned_program(draw) -> str:
             earlier.append((f"x{i}", t))
         if allow_guards:
             for _ in range(draw(st.integers(0, 2))):
-                t = draw(st.sampled_from(["a", "b", "c", "dd"]))
+                t = draw(st.sampled_from(["a", "b", "c"] if split_safe else ["a", "b", "c", "dd"]))
                 kw = draw(st.sampled_from(["not", "exists"]))
                 lines.append(f"{kw} {t} where {draw(condition(t, earlier))}")
         return "\n    ".join(lines)
 
     parts.append(f'rule make-dd {{ when {{\n    {block(["a"], False)}\n    }}\n  derive dd {{ k: x0.k  n: x1.n }} }}')
     parts.append('rule make-ee { when {\n    y: dd\n    z: b where k == y.k\n    }\n  derive ee { k: y.k } }')
-    parts.append('rule make-ff { when {\n    y: a where k != null\n    not dd where k == y.k\n    }\n  derive ff { k: y.k } }')
+    parts.append('rule make-ff { when {\n    y: a where k != null\n    not ' + ("b" if split_safe else "dd")
+                 + ' where k == y.k\n    }\n  derive ff { k: y.k } }')
     for i in range(draw(st.integers(1, 3))):
         parts.append(f'criterion P-{i} "partitioned {i}" {{\n  dimension: internal\n  score: -1\n  source: "test"\n'
                      f'  when {{\n    {block(["a", "b", "c", "dd", "ee", "ff"], True)}\n  }}\n'

@@ -12,6 +12,10 @@ What durable_rules is given, and why (see ENGINE_NOTES in the design documents):
 - **Single-fact conditions are precomputed.** Everything a pattern says about its own fact
   (constants, ``in``, ``matches`` with Python regular expressions, ``contains``, ``today``,
   presence) is evaluated once per fact in Python and handed over as a flag ``pN: 1``.
+- **Only joins reach the engine.** A disjunct with one positive pattern is activated, in Python,
+  by each fact its flag holds for: asserting the fact and decoding the activation back would
+  give the same answer slower. durable_rules is given only the facts, flags and keys that
+  disjuncts with several patterns test.
 - **Joins compare canonical strings.** Join keys are type-tagged strings (``s:nurse``, ``n:1``,
   ``d:2020-01-01``), so durable_rules' value coercions (``"1" == 1``, int/float joins) cannot
   change an answer. No user value reaches the engine otherwise: facts carry only ``id``, ``t``,
@@ -27,6 +31,10 @@ What durable_rules is given, and why (see ENGINE_NOTES in the design documents):
 - **Ids.** Each fact gets an explicit id; a duplicate-id answer (code 2) for a fact that is new
   means the engine's 32-bit id hash collided (upstream #376): the fact is re-asserted under
   another internal id, never merged.
+- **Partitions.** When all joins share one field, facts go to separate states by its value
+  (:meth:`CompiledRuleset._partition_field`, at most :data:`MAX_STATES` states), and a large run
+  of a ruleset that allows it is split by that field between one child process per processor
+  (:func:`_run_forked`, :meth:`CompiledRuleset._splittable`).
 - **Isolation by process.** durable_rules cannot be cleaned up reliably after a run: measured,
   ``delete_state`` double-frees whenever the state holds partial join frames (the normal case),
   ``retract_fact`` crashes for some states of rulesets with many rules, and ``delete_ruleset``
@@ -46,6 +54,7 @@ import datetime as dt
 import gc
 import itertools
 import json
+import operator
 import os
 import pickle
 import threading
@@ -55,8 +64,7 @@ from typing import Any, Optional
 from ..checker import (AllOf, AnyOf, Cmp, Const, CriterionIR, FactRecord, Has, InSet, Match, NotOf, NullRef, PathRef,
                      PatternIR, Program, RuleIR, TodayRef, operand_bindings)
 from .semantics import (DEFAULT_MAX_DERIVED, MISSING, Derivation, DerivationLimit, Guard, MatchRecord, RunResult,
-                        check_guards, derive_values, derived_id, holds, path_value, split_patterns,
-                        stratify)
+                        check_guards, derived_id, holds, path_value, split_patterns, stratify, value_of)
 
 #: The condition shapes the compiler emits, as templates. ``TYPE``, ``FLAG``, ``KEY``, ``ALIAS``
 #: and ``OTHERKEY`` are placeholders; joins repeat.
@@ -107,6 +115,8 @@ def _acquire(definition_json: str) -> _Handle:
 
 def _key_text(v: Any) -> Optional[str]:
     """Canonical, type-tagged text of a join value; None for values that do not join."""
+    if v.__class__ is str:  # the common case first
+        return "s:" + v
     if isinstance(v, bool):
         return "b:1" if v else "b:0"
     if isinstance(v, int):
@@ -154,6 +164,7 @@ class _Disjunct:
     definition: list
     # the equality joins durable_rules evaluates: (pattern index, own key, earlier pattern index, its key)
     joins: list = field(default_factory=list)
+    flags: list = field(default_factory=list)  # the flag of each pattern
 
 
 def _literals(c) -> list:
@@ -275,13 +286,98 @@ def _fast_test(c):
         parts = [_fast_test(i) for i in c.items]
         if any(p is None for p in parts):
             return None
-        if isinstance(c, AllOf):
-            return lambda f: all(p(f) for p in parts)
-        return lambda f: any(p(f) for p in parts)
+        return _all_of(parts) if isinstance(c, AllOf) else _any_of(parts)
     if isinstance(c, NotOf):
         inner = _fast_test(c.item)
         return None if inner is None else (lambda f: not inner(f))
     return None
+
+
+_EQ, _IN, _PRESENT, _ABSENT, _NE = range(5)
+
+
+def _field_test(c) -> Optional[tuple]:
+    """``(op, field, constant)`` for the commonest single-fact conditions, on one field of the
+    fact (not its id or title) against strings: ``== "s"``, ``!= "s"``, ``in [strings]``, ``!=
+    null``, ``== null``; None otherwise. A string equals only a string (never a number, a
+    boolean or a date), so these need none of :func:`_fast_test`'s type checks."""
+    if isinstance(c, Cmp) and c.op in ("==", "!="):
+        left, right = c.left, c.right
+        if isinstance(left, (Const, NullRef)):
+            left, right = right, left
+        if not (isinstance(left, PathRef) and left.binding is None and len(left.fields) == 1
+                and left.fields[0] not in ("id", "title")):
+            return None
+        name = left.fields[0]
+        if isinstance(right, NullRef):
+            return (_ABSENT if c.op == "==" else _PRESENT, name, None)
+        if isinstance(right, Const) and right.value.__class__ is str:
+            return (_EQ if c.op == "==" else _NE, name, right.value)
+        return None
+    if isinstance(c, InSet) and isinstance(c.left, PathRef) and c.left.binding is None \
+            and len(c.left.fields) == 1 and c.left.fields[0] not in ("id", "title") \
+            and all(isinstance(i, Const) and i.value.__class__ is str for i in c.items):
+        return (_IN, c.left.fields[0], frozenset(i.value for i in c.items))
+    return None
+
+
+def _field_tests(simple: list, rest: list):
+    """``fact -> bool``: every :func:`_field_test` in ``simple`` and every function in ``rest``
+    holds, in one call per fact."""
+    simple = tuple(simple)
+
+    def test(f) -> bool:
+        values = f.values
+        for op, name, arg in simple:
+            if op == _EQ:
+                if values.get(name, MISSING) != arg:
+                    return False
+            elif op == _IN:
+                try:
+                    if values.get(name, MISSING) not in arg:
+                        return False
+                except TypeError:  # an unhashable value equals no constant
+                    return False
+            elif op == _PRESENT:
+                if name not in values:
+                    return False
+            elif op == _ABSENT:
+                if name in values:
+                    return False
+            else:
+                v = values.get(name, MISSING)
+                if v is MISSING or v == arg:
+                    return False
+        for t in rest:
+            if not t(f):
+                return False
+        return True
+    return test
+
+
+def _all_of(tests: list):
+    """``fact -> bool``: every test holds (a loop: ``all()`` over a generator costs twice as much)."""
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        first, second = tests
+        return lambda f: first(f) and second(f)
+
+    def conj(f):
+        for t in tests:
+            if not t(f):
+                return False
+        return True
+    return conj
+
+
+def _any_of(tests: list):
+    def disj(f):
+        for t in tests:
+            if t(f):
+                return True
+        return False
+    return disj
 
 
 def _guard_probes(g: PatternIR) -> tuple[tuple[tuple[str, ...], Any], ...]:
@@ -326,6 +422,11 @@ class CompiledRuleset:
         self.positives: dict[str, list[PatternIR]] = {}
         self.guard_only: list[tuple[str, bool]] = []
         self.by_name: dict[str, Any] = {}
+        #: flag -> the one-pattern disjuncts it activates. They never reach durable_rules: a fact
+        #: whose flag holds is an activation, so asserting it and decoding the activation back
+        #: would only cost time.
+        self.direct: dict[str, list[str]] = {}
+        self.engine_flags: set[str] = set()  # flags some durable rule tests
         definition: dict[str, Any] = {}
         for owner, is_crit, patterns in itertools.chain(
                 ((r.name, False, r.patterns) for r in self.rules),
@@ -344,11 +445,45 @@ class CompiledRuleset:
                 name = f"{'c' if is_crit else 'r'}{len(self.disjuncts)}"
                 d.rule_name = name
                 self.disjuncts[name] = d
-                definition[name] = {"all": d.definition}
+                if len(d.aliases) == 1:  # its activations are the facts its flag holds for
+                    self.direct.setdefault(d.flags[0], []).append(name)
+                else:
+                    definition[name] = {"all": d.definition}
+                    self.engine_flags.update(d.flags)
         self.definition = definition
         self.partition_field = self._partition_field()
+        self.splittable = self._splittable()
         self._cached = _acquire(json.dumps(definition, ensure_ascii=False, sort_keys=True)) if definition else None
         self._handle = self._cached.handle if self._cached is not None else None
+
+    def _splittable(self) -> bool:
+        """Whether a run can be split between processes by value of the partition field, each
+        process running the facts of its own partitions (:func:`_run_forked`): every rule derives
+        the partition field from one of its own facts (so a derived fact belongs to the partition
+        of its premises, in the same process), no guard looks at a derived type (guards see every
+        fact of their type, and a process holds only its own derived facts), and no derived type
+        refers to another (a path through it could lead to another process's fact). Facts the
+        rules do not derive are in every process."""
+        name = self.partition_field
+        if name is None or name in ("id", "title"):
+            return False
+        derived = {r.derive_type for r in self.rules}
+        for r in self.rules:
+            op = r.derive.get(name)
+            if not (isinstance(op, PathRef) and op.fields == (name,)
+                    and op.binding in {p.binding for p in self.positives[r.name]}):
+                return False
+        if any(g.type in derived for guards in self.guards.values() for g in guards):
+            return False
+        for t in derived:
+            spec = self.program.schema.types.get(t)
+            if spec is None:
+                return False
+            for f in spec.fields.values():
+                target = f.type.item if f.type.kind == "list" else f.type
+                if target is not None and target.kind == "ref" and target.name in derived:
+                    return False
+        return True
 
     def _partition_field(self) -> Optional[str]:
         """A field on which every join of every durable rule is connected: each rule with several
@@ -429,15 +564,17 @@ class CompiledRuleset:
                         residual.append((p.binding, lit))
             aliases = [f"a{i}" for i in range(len(positive))]
             definition = []
+            flags = []
             for i, p in enumerate(positive):
                 flag = self._flag(p.type, own_conds[i])
+                flags.append(flag.name)
                 conds: list[Any] = [{"t": p.type}, {flag.name: 1}]
                 for mine, other_i, theirs in joins[i]:
                     conds.append({mine.name: {aliases[other_i]: theirs.name}})
                 definition.append({aliases[i]: {"$and": conds}})
             out.append(_Disjunct("", owner, is_crit, aliases, [p.binding for p in positive], residual, definition,
                                  [(i, mine, other_i, theirs) for i in range(len(positive))
-                                  for mine, other_i, theirs in joins[i]]))
+                                  for mine, other_i, theirs in joins[i]], flags))
         return out
 
     def _as_join(self, lit, p: PatternIR, index: dict, positive: list[PatternIR], i: int):
@@ -482,6 +619,15 @@ class CompiledRuleset:
             pass
 
     def run(self, facts: list[FactRecord], today: dt.date, max_derived: int = DEFAULT_MAX_DERIVED) -> RunResult:
+        was = gc.isenabled()
+        gc.disable()  # a run makes tens of thousands of records and no reference cycles
+        try:
+            return self._run(facts, today, max_derived)
+        finally:
+            if was:
+                gc.enable()
+
+    def _run(self, facts: list[FactRecord], today: dt.date, max_derived: int) -> RunResult:
         if self._cached is None:  # nothing reaches the engine: guards only
             return _Run(self, facts, today, max_derived).execute()
         if hasattr(os, "fork") and FORK:
@@ -508,7 +654,7 @@ class _Run:
         self.max_derived = max_derived
         self.store: dict[str, FactRecord] = {f.id: f for f in facts}
         self.by_type: dict[str, list[FactRecord]] = {}
-        for f in sorted(facts, key=lambda f: f.id):
+        for f in sorted(facts, key=_fact_id):
             self.by_type.setdefault(f.type, []).append(f)
         self.result = RunResult()
         self.sid = STATE_ID
@@ -521,22 +667,32 @@ class _Run:
         self.sids: dict[str, str] = {}  # partition value -> session id
         self.retired = 0
         self.derived_ids: dict[tuple, str] = {}
+        self.plans: dict[str, tuple] = {}  # rule -> (guards, deriver, positive bindings, several disjuncts)
         self.guard_index: dict[tuple, dict] = {}  # (type, own field paths) -> key values -> candidates
-        self.flag_tests: dict[str, list] = {t: [(fl.name, self._flag_test(fl)) for fl in flags]
-                                            for t, flags in compiled.flags.items()}
+        # per type: (flag, test, whether durable_rules needs it, the disjuncts it activates directly)
+        self.flag_tests: dict[str, list] = {
+            t: [(fl.name, self._flag_test(fl), fl.name in compiled.engine_flags,
+                 tuple(compiled.disjuncts[d] for d in compiled.direct.get(fl.name, ())))
+                for fl in flags]
+            for t, flags in compiled.flags.items()}
         self.key_getters: dict[str, list] = {
             t: [(k.name, _getter(PathRef(None, k.fields, None)) or self._path_getter(k.fields)) for k in keys]
             for t, keys in compiled.keys.items()}
 
-    def execute(self) -> RunResult:
+    def execute(self, facts: Optional[list[FactRecord]] = None, first: bool = True) -> RunResult:
+        """Run over every fact, or, in one process of a split run (:func:`_run_forked`), over
+        ``facts``, the facts of its partitions, sorted by id; only the ``first`` process evaluates
+        what belongs to no partition (criteria made only of guards)."""
         c = self.c
-        if c._handle is not None:
-            self._assert_all(sorted(self.store.values(), key=_fact_id))
+        self._assert_all(sorted(self.store.values(), key=_fact_id) if facts is None else facts)
         self._loop()
         for owner, is_crit in c.guard_only:
-            if is_crit:
+            if is_crit and first:
                 self._fire_criterion(owner, {})
-        for name, env in sorted(self.criterion_acts, key=lambda a: (a[0], sorted((k, v.id) for k, v in a[1].items()))):
+        # in any order: a criterion's match keeps the smallest bindings of its facts
+        for name, env in self.criterion_acts:
+            if env.__class__ is not dict:  # a one-pattern criterion's fact
+                env = {c.disjuncts[name].bindings[0]: env}
             self._criterion_activation(name, env)
         res = self.result
         res.matches = [self.matches[k] for k in sorted(self.matches)]
@@ -548,30 +704,44 @@ class _Run:
 
     def _flag_test(self, flag: _Flag):
         """``fact -> bool``: the conjunction of a flag's conditions on one fact."""
-        tests = []
-        for cond in flag.conds:
+        simple, tests = [], []
+        for cond in (lit for c in flag.conds for lit in _literals(c)):
+            plain = _field_test(cond)
+            if plain is not None:
+                simple.append(plain)
+                continue
             t = _fast_test(cond)
             if t is None:
                 def t(f, cond=cond):
                     return holds(cond, f, {}, self.store, self.today)
             tests.append(t)
-        if len(tests) == 1:
-            return tests[0]
-        return lambda f: all(t(f) for t in tests)
+        if simple:
+            return _field_tests(simple, tests)
+        return _all_of(tests) if tests else (lambda f: True)
 
     def _path_getter(self, fields: tuple):
         ref = PathRef(None, fields, None)
         return lambda f: path_value(ref, f, {}, self.store)
 
     def _engine_fact(self, f: FactRecord) -> Optional[dict]:
+        """Activate the one-pattern disjuncts ``f`` satisfies, and return what durable_rules must
+        be given of it for the others (None when nothing)."""
         tests = self.flag_tests.get(f.type)
         if not tests:
             return None
-        rec: dict[str, Any] = {}
-        for name, test in tests:
+        rec: Optional[dict[str, Any]] = None
+        for name, test, engine, direct in tests:
             if test(f):
-                rec[name] = 1
-        if not rec:
+                for d in direct:  # queued with the fact alone; its one binding is added when run
+                    if d.is_criterion:
+                        self.criterion_acts.append((d.rule_name, f))
+                    else:
+                        self.queued.setdefault(self.c.strata[d.owner], []).append((d.rule_name, f))
+                if engine:
+                    if rec is None:
+                        rec = {}
+                    rec[name] = 1
+        if rec is None:
             return None
         for name, get in self.key_getters.get(f.type, ()):
             v = get(f)
@@ -584,8 +754,9 @@ class _Run:
         return rec
 
     def _sid(self, f: FactRecord) -> str:
-        """The state (working memory) a fact goes to: one per value of the partition field (facts
-        without it share one), numbered so that no user text reaches the engine."""
+        """The state (working memory) a fact goes to: one per value of the partition field, up to
+        :data:`MAX_STATES`, then values share states in turn (facts without a value share one),
+        numbered so that no user text reaches the engine."""
         name = self.c.partition_field
         if name is None:
             return self.sid
@@ -596,7 +767,7 @@ class _Run:
             return self.sid
         sid = self.sids.get(text)
         if sid is None:
-            sid = self.sids[text] = f"{self.sid}.{len(self.sids) + 1}"
+            sid = self.sids[text] = f"{self.sid}.{len(self.sids) % MAX_STATES + 1}"
         return sid
 
     def _assert_all(self, facts: list[FactRecord]) -> None:
@@ -615,8 +786,8 @@ class _Run:
         assert_facts = getattr(dre, "assert_facts", None)
         for sid, group in groups.items():
             if assert_facts is None:  # an engine without batches
-                for f, _ in group:
-                    self._assert(f)
+                for f, rec in group:
+                    self._assert_record(f, rec)
                 continue
             offset = None
             ok = True
@@ -639,13 +810,17 @@ class _Run:
                     self.sids[key] = fresh
             if self.sid == sid:
                 self.sid = fresh
-            for f, _ in group:
-                self._assert(f)
+            for f, rec in group:
+                self._assert_record(f, rec)
 
     def _assert(self, f: FactRecord) -> None:
         rec = self._engine_fact(f)
-        if rec is None:
-            return
+        if rec is not None:
+            self._assert_record(f, rec)
+
+    def _assert_record(self, f: FactRecord, rec: dict) -> None:
+        """Assert one fact's engine record, under another internal id while the engine's id hash
+        collides."""
         dre = self.c._dre
         internal = f.id
         for attempt in range(8):
@@ -707,6 +882,8 @@ class _Run:
             acts = self.queued.pop(level, [])
             for rule_name, env in acts:
                 d = self.c.disjuncts[rule_name]
+                if env.__class__ is not dict:  # a one-pattern rule's fact
+                    env = {d.bindings[0]: env}
                 self._rule_activation_env(self.c.by_name[d.owner], env, d)
 
     def _residual_ok(self, d, env) -> bool:
@@ -716,28 +893,69 @@ class _Run:
                 return False
         return True
 
+    def _deriver(self, rule: RuleIR):
+        """``env -> values or None``: :func:`~.semantics.derive_values` for ``rule``, with fields
+        copied from a bound fact read directly."""
+        parts = []
+        for name, op in rule.derive.items():
+            if isinstance(op, PathRef) and op.binding is not None and len(op.fields) == 1 \
+                    and op.fields[0] not in ("id", "title"):
+                parts.append((name, op.binding, op.fields[0], None))
+            else:
+                parts.append((name, None, None, op))
+        store, today = self.store, self.today
+
+        def derive(env: dict) -> Optional[dict]:
+            out = {}
+            for name, binding, fname, op in parts:
+                if op is None:
+                    fact = env.get(binding)
+                    v = fact.values.get(fname, MISSING) if fact is not None else MISSING
+                else:
+                    v = value_of(op, None, env, store, today)
+                if v is MISSING:
+                    return None
+                if v.__class__ is float and v.is_integer():
+                    v = int(v)
+                out[name] = v
+            return out
+        return derive
+
     def _rule_activation_env(self, rule: RuleIR, env: dict, d) -> None:
-        if d is not None and not self._residual_ok(d, env):
+        plan = self.plans.get(rule.name)
+        if plan is None:
+            # several disjuncts can match the same facts; one disjunct matches them once
+            several = sum(1 for d in self.c.disjuncts.values() if d.owner == rule.name) > 1
+            plan = self.plans[rule.name] = (self.c.guards[rule.name], self._deriver(rule),
+                                            tuple(p.binding for p in self.c.positives[rule.name]), several)
+        guard_patterns, derive, bindings, several = plan
+        if d is not None and d.residual and not self._residual_ok(d, env):
             return
-        bound = {f.id for f in env.values()}
-        guards = self._check_guards(self.c.guards[rule.name], env, bound)
-        if guards is None:
-            return
-        values = derive_values(rule, env, self.store, self.today)
+        if guard_patterns:
+            guards = self._check_guards(guard_patterns, env, {f.id for f in env.values()})
+            if guards is None:
+                return
+        else:
+            guards = ()
+        values = derive(env)
         if values is None:
             return
-        if all(type(v) is str for v in values.values()):  # the common case: remember the hash
-            memo = (rule.derive_type, tuple(values.items()))
+        given = tuple(values.values())
+        for v in given:
+            if v.__class__ is not str:  # 1, 1.0 and True are one key in a dict: no memo
+                fid = derived_id(rule.derive_type, values)
+                break
+        else:  # the common case, strings only: remember the hash (a rule's fields keep their order)
+            memo = (rule.name, given)
             fid = self.derived_ids.get(memo)
             if fid is None:
                 fid = self.derived_ids[memo] = derived_id(rule.derive_type, values)
-        else:
-            fid = derived_id(rule.derive_type, values)
-        premises = tuple((p.binding, env[p.binding].id) for p in self.c.positives[rule.name])
-        key = (fid, rule.name, premises)
-        if key in self.seen_derivations:
-            return
-        self.seen_derivations.add(key)
+        premises = tuple([(b, env[b].id) for b in bindings])
+        if several:
+            key = (fid, rule.name, premises)
+            if key in self.seen_derivations:
+                return
+            self.seen_derivations.add(key)
         if fid not in self.store:
             if len(self.result.derived) >= self.max_derived:
                 raise DerivationLimit(self.max_derived, rule.name)
@@ -806,18 +1024,107 @@ class _Run:
             self.matches[key] = m
 
 
-def _fact_id(f: FactRecord) -> str:
-    return f.id
+_fact_id = operator.attrgetter("id")
 
 
 #: Facts per ``assert_facts`` call.
 BATCH = 512
+#: Durable states per run. A state costs about 120 KB however few facts it holds (its tables
+#: have a fixed size), so partitions beyond this many share states; a match still binds only
+#: facts with equal values of the partition field, because that equality is part of every join.
+MAX_STATES = 8
 
 FORK = True  # tests may turn it off to exercise the in-process path
 
 
+#: A run over at least this many facts is split between processes when the ruleset allows it.
+SPLIT_MIN_FACTS = 20_000
+#: At most this many processes per split run (and no more than the processor count).
+MAX_PROCESSES = 4
+
+
+def _processes() -> int:
+    """Processes a split run uses: ``COHERENCE_ENGINE_PROCESSES`` when set to a whole number
+    (1 never splits), else one per processor this process may use; at most :data:`MAX_PROCESSES`."""
+    given = os.environ.get("COHERENCE_ENGINE_PROCESSES", "").strip()
+    if given.isdigit() and int(given) >= 1:
+        return min(MAX_PROCESSES, int(given))
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(MAX_PROCESSES, cpus))
+
+
+def _split(compiled: CompiledRuleset, facts: list[FactRecord], n: int) -> list[list[FactRecord]]:
+    """The facts dealt to ``n`` processes by value of the partition field, each process's sorted
+    by id. Values are dealt in the order they first appear in ``facts``, each process taking the
+    next ones until it holds its share; facts without a value go to the first process. Facts
+    given together (one file, one country, one type) were made together and lie together in
+    memory, and a forked process copies every page it writes to, even only to count a reference:
+    dealing runs of the given order keeps each process on pages of its own (dealing by size, the
+    two processes of a 100,000-fact run each copied nearly all the parent's records)."""
+    name = compiled.partition_field
+    sizes: dict[str, int] = {}
+    texts = []
+    for f in facts:
+        v = f.values.get(name, MISSING)
+        text = ("s:" + v) if v.__class__ is str else _key_text(v) if v is not MISSING else None
+        texts.append(text)
+        if text is not None:
+            sizes[text] = sizes.get(text, 0) + 1
+    share = len(facts) / n
+    load = len(facts) - sum(sizes.values())  # without a value: the first process
+    owner: dict[str, int] = {}
+    i = 0
+    for text, size in sizes.items():
+        if load >= (i + 1) * share and i < n - 1:
+            i += 1
+        owner[text] = i
+        load += size
+    parts: list[list[FactRecord]] = [[] for _ in range(n)]
+    for f, text in zip(facts, texts):
+        parts[owner[text] if text is not None else 0].append(f)
+    for part in parts:
+        part.sort(key=_fact_id)
+    return parts
+
+
 def _run_forked(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.date, max_derived: int) -> RunResult:
-    """Run in a child process (see the module docstring) and return what it recorded."""
+    """Run in a child process (see the module docstring) and return what it recorded. A large run
+    of a ruleset that allows it (:meth:`CompiledRuleset._splittable`) is split by partition
+    between several children, one per processor, and their records are merged."""
+    n = _processes() if compiled.splittable and len(facts) >= SPLIT_MIN_FACTS else 1
+    if n == 1:
+        return _collect(*_spawn(lambda: _Run(compiled, facts, today, max_derived).execute()))
+    parts = _split(compiled, facts, n)
+    run = _Run(compiled, facts, today, max_derived)  # built once, inherited by every child
+    children = [_spawn(lambda part=part, first=(i == 0): run.execute(part, first))
+                for i, part in enumerate(parts)]
+    results, stopped = [], None
+    for pid, r in children:  # every child is waited for, even after one has failed
+        try:
+            results.append(_collect(pid, r))
+        except (DerivationLimit, EngineError) as e:
+            stopped = stopped or e
+    if stopped is not None:
+        raise stopped
+    return _merge(results, max_derived)
+
+
+def _private_bytes() -> int:
+    """Memory private to this process (resident pages it allocated, or copied from its parent on
+    writing them), from Linux's ``/proc/self/smaps_rollup``; 0 where that is not available."""
+    try:
+        with open("/proc/self/smaps_rollup", encoding="ascii") as f:
+            return sum(int(line.split()[1]) * 1024 for line in f if line.startswith(("Private_Clean:", "Private_Dirty:")))
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _spawn(work) -> tuple[int, int]:
+    """Fork a child that runs ``work()`` and writes what it returns (or what stopped it) to a pipe;
+    the child's pid and the pipe's reading end."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: run, send, exit without running the parent's exit handlers
@@ -828,17 +1135,18 @@ def _run_forked(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.da
                 # the child exits when done: no cycle collection (it would scan every fact
                 # record again and again while the run allocates)
                 gc.disable()
-                res = _Run(compiled, facts, today, max_derived).execute()
+                res = work()
+                memory = _private_bytes()
                 # plain tuples: unpickling dataclasses costs several times more
-                payload = ("ok", (
+                payload = ("ok", memory, (
                     [(m.criterion, m.bindings, [(g.kind, g.text, g.witness) for g in m.guards]) for m in res.matches],
                     {k: (v.type, v.values) for k, v in res.derived.items()},
                     {k: [(d.rule, d.premises, [(g.kind, g.text, g.witness) for g in d.guards] if d.guards else None)
                          for d in ds] for k, ds in res.derivations.items()}))
             except DerivationLimit as e:
-                payload = ("limit", (e.limit, e.rule))
+                payload = ("limit", 0, (e.limit, e.rule))
             except BaseException as e:  # noqa: BLE001 - reported to the parent as an engine error
-                payload = ("error", f"{type(e).__name__}: {e}")
+                payload = ("error", 0, f"{type(e).__name__}: {e}")
             data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(w, "wb") as out:
                 out.write(data)
@@ -846,26 +1154,66 @@ def _run_forked(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.da
         finally:
             os._exit(status)
     os.close(w)
+    return pid, r
+
+
+def _collect(pid: int, r: int) -> RunResult:
+    """What the child ``pid`` sent through ``r``, once it has exited."""
     with os.fdopen(r, "rb") as inp:
         data = inp.read()
     _, wstatus = os.waitpid(pid, 0)
     if not data:
         sig = os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else None
         raise EngineError("the rule engine stopped" + (f" with signal {sig}" if sig else f" (status {wstatus})"))
-    kind, body = pickle.loads(data)  # our own child's bytes, never user input
-    if kind == "limit":
-        raise DerivationLimit(*body)
-    if kind == "error":
-        raise EngineError(body)
-    matches, derived, derivations = body
+    was = gc.isenabled()
+    gc.disable()  # tens of thousands of records, no cycles
+    try:
+        kind, memory, body = pickle.loads(data)  # our own child's bytes, never user input
+        if kind == "limit":
+            raise DerivationLimit(*body)
+        if kind == "error":
+            raise EngineError(body)
+        matches, derived, derivations = body
 
-    def guards(gs) -> tuple:
-        return tuple(Guard(*g) for g in gs) if gs else ()
+        def guards(gs) -> tuple:
+            return tuple(Guard(*g) for g in gs) if gs else ()
 
-    res = RunResult(matches=[MatchRecord(c, b, guards(g)) for c, b, g in matches],
-                    derivations={k: [Derivation(r, p, guards(g)) for r, p, g in ds] for k, ds in derivations.items()})
-    res.derived = {k: FactRecord(k, t, None, values, None, derived=True) for k, (t, values) in derived.items()}
-    return res
+        res = RunResult(matches=[MatchRecord(c, b, guards(g)) for c, b, g in matches],
+                        derivations={k: [Derivation(r, p, guards(g)) for r, p, g in ds] for k, ds in derivations.items()})
+        res.derived = {k: FactRecord(k, t, None, values, None, derived=True) for k, (t, values) in derived.items()}
+        res.child_memory = memory
+        return res
+    finally:
+        if was:
+            gc.enable()
+
+
+def _merge(results: list[RunResult], max_derived: int) -> RunResult:
+    """One result from the results of a split run's processes (their partitions are disjoint, so
+    are their matches and derived facts)."""
+    out = RunResult()
+    mixed = set()  # derived facts more than one process derived (none, when the split is sound)
+    for res in results:
+        out.child_memory += res.child_memory
+        out.matches += res.matches
+        out.derived.update(res.derived)
+        for k, ds in res.derivations.items():
+            have = out.derivations.get(k)
+            if have is None:
+                out.derivations[k] = ds  # each process sorted its own
+            else:
+                have.extend(ds)
+                mixed.add(k)
+    if len(out.derived) > max_derived:
+        counts: dict[str, int] = {}
+        for ds in out.derivations.values():
+            for d in ds:
+                counts[d.rule] = counts.get(d.rule, 0) + 1
+        raise DerivationLimit(max_derived, min(counts, key=lambda r: (-counts[r], r)))
+    out.matches.sort(key=lambda m: (m.criterion, m.fact_ids))
+    for k in mixed:
+        out.derivations[k].sort(key=lambda d: (d.rule, d.premises))
+    return out
 
 
 def run_durable(program: Program, facts: list[FactRecord], today: dt.date, max_derived: int = DEFAULT_MAX_DERIVED,

@@ -32,7 +32,7 @@ class DerivationLimit(Exception):
         self.rule = rule
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Guard:
     """Evidence for a ``not`` or ``exists`` pattern of one match: what was absent, or which fact
     (the first by id) showed existence."""
@@ -42,14 +42,14 @@ class Guard:
     witness: Optional[str] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Derivation:
     rule: str
     premises: tuple[tuple[str, str], ...]  # (binding, fact id) per positive pattern
     guards: tuple[Guard, ...] = ()
 
 
-@dataclass
+@dataclass(slots=True)
 class MatchRecord:
     """One firing of a criterion: the facts bound to its positive patterns, and its guards."""
 
@@ -71,6 +71,9 @@ class RunResult:
     derived: dict[str, FactRecord] = field(default_factory=dict)
     derivations: dict[str, list[Derivation]] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: memory private to the child processes that ran the engine, in bytes, summed over children
+    #: that ran at once (pages they allocated or copied from the parent); 0 when not known
+    child_memory: int = 0
 
     def finding_keys(self) -> set[tuple[str, tuple[str, ...]]]:
         return {(m.criterion, m.fact_ids) for m in self.matches}
@@ -258,14 +261,12 @@ def check_guards(guards: list[PatternIR], env: dict[str, FactRecord], bound: set
                 witness = cand.id
                 if g.kind == "not":
                     break  # one blocker is enough
+        if (witness is None) == (g.kind == "exists"):
+            return None
         text = f"{g.type} where {condition_text(g.cond, env, facts, today)}" if g.cond is not None else g.type
         if g.kind == "not":
-            if witness is not None:
-                return None
             out.append(Guard("not", f"no {text}"))
         else:
-            if witness is None:
-                return None
             out.append(Guard("exists", f"some {text}", witness))
     return tuple(out)
 
