@@ -483,3 +483,40 @@ def test_engine_processes_from_the_environment(monkeypatch, given, expected):
     monkeypatch.setenv("COHERENCE_ENGINE_PROCESSES", given)
     monkeypatch.setattr(durable.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert durable._processes() == (expected if expected is not None else min(2, durable.MAX_PROCESSES))
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_crashed_engine_child_is_an_engine_error(monkeypatch, processes):
+    """A child killed inside the engine (here: by a signal) is reported, never waited on forever,
+    and in a split run the other children are still reaped."""
+    import signal
+
+    import coherence_rules.engine.durable as durable
+
+    generate, coherence_engine = _bench_compiled()
+    records = coherence_engine._records(generate.generate_facts(2000, 2))
+    real = durable._Run.execute
+
+    def crash(self, facts=None, first=True):
+        if not first or processes == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, facts, first)
+
+    spawned = []
+    spawn = durable._spawn
+
+    def tracked(work):
+        pid, r = spawn(work)
+        spawned.append(pid)
+        return pid, r
+
+    monkeypatch.setattr(durable._Run, "execute", crash)
+    monkeypatch.setattr(durable, "_spawn", tracked)
+    monkeypatch.setattr(durable, "SPLIT_MIN_FACTS", 0)
+    monkeypatch.setattr(durable, "_processes", lambda: processes)
+    with pytest.raises(durable.EngineError, match="signal 9"):
+        coherence_engine.COMPILED.run(records, coherence_engine.TODAY)
+    assert len(spawned) == processes
+    for pid in spawned:  # every child was reaped
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)

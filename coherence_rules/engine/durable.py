@@ -1136,19 +1136,20 @@ def _spawn(work) -> tuple[int, int]:
                 # record again and again while the run allocates)
                 gc.disable()
                 res = work()
-                memory = _private_bytes()
                 # plain tuples: unpickling dataclasses costs several times more
-                payload = ("ok", memory, (
+                payload = ("ok", (
                     [(m.criterion, m.bindings, [(g.kind, g.text, g.witness) for g in m.guards]) for m in res.matches],
                     {k: (v.type, v.values) for k, v in res.derived.items()},
                     {k: [(d.rule, d.premises, [(g.kind, g.text, g.witness) for g in d.guards] if d.guards else None)
                          for d in ds] for k, ds in res.derivations.items()}))
             except DerivationLimit as e:
-                payload = ("limit", 0, (e.limit, e.rule))
+                payload = ("limit", (e.limit, e.rule))
             except BaseException as e:  # noqa: BLE001 - reported to the parent as an engine error
-                payload = ("error", 0, f"{type(e).__name__}: {e}")
+                payload = ("error", f"{type(e).__name__}: {e}")
             data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+            memory = _private_bytes()  # at its largest: the records and their pickle both held
             with os.fdopen(w, "wb") as out:
+                out.write(memory.to_bytes(8, "little"))
                 out.write(data)
             status = 0
         finally:
@@ -1162,13 +1163,14 @@ def _collect(pid: int, r: int) -> RunResult:
     with os.fdopen(r, "rb") as inp:
         data = inp.read()
     _, wstatus = os.waitpid(pid, 0)
-    if not data:
+    if len(data) <= 8:
         sig = os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else None
         raise EngineError("the rule engine stopped" + (f" with signal {sig}" if sig else f" (status {wstatus})"))
+    memory = int.from_bytes(data[:8], "little")
     was = gc.isenabled()
     gc.disable()  # tens of thousands of records, no cycles
     try:
-        kind, memory, body = pickle.loads(data)  # our own child's bytes, never user input
+        kind, body = pickle.loads(memoryview(data)[8:])  # our own child's bytes, never user input
         if kind == "limit":
             raise DerivationLimit(*body)
         if kind == "error":
