@@ -15,10 +15,12 @@ Columns:
                 stage (memory allocated inside C libraries is not traced)
   RSS +MB       growth of peak resident set size (getrusage ru_maxrss) during the first timed
                 run, above the peak already reached once the facts were loaded; covers memory
-                allocated by C libraries too. An engine that runs in child processes (coherence
-                forks one per run, or one per processor for a large run) adds the memory private
-                to its children (pages they allocated or copied), summed, as the engine reports
-                it (`child_memory()`; Linux only)
+                allocated by C libraries too. For an engine that runs in child processes
+                (coherence forks one per run, or one per processor for a large run), the larger of
+                that and what it held at once while its children ran: its own growth when it forked
+                them, what it received from them, and the memory private to the children (pages
+                they allocated or copied), summed, as the engine reports it (`memory_at_once`;
+                Linux only)
   x clingo      seconds / clingo's seconds at the same size
 The scaling exponent log(t2/t1) / log(n2/n1) is computed between the smallest size of at least
 10,000 facts and the largest size (1.0 = linear).
@@ -88,7 +90,8 @@ def _worker(engine: str, facts_file: Path, findings_file: Path | None, trace_mem
         return {"status": "not available", "reason": str(error)}
     seconds = time.perf_counter() - started
     rss_growth = max(0, _maxrss_bytes() - rss_before)
-    rss_growth += getattr(module, "child_memory", lambda: 0)()  # memory of the engine's child processes
+    # an engine that runs in child processes reports what it held at once, children included
+    rss_growth = max(rss_growth, getattr(module, "memory_at_once", lambda before: 0)(rss_before))
     result = {"status": "ok", "seconds": seconds, "rss_growth": rss_growth, "findings": len(findings)}
     if findings_file is not None:
         findings_file.write_text(json.dumps(sorted(findings)), encoding="utf-8")

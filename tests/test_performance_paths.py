@@ -495,7 +495,7 @@ def test_a_crashed_engine_child_is_an_engine_error(monkeypatch, processes):
 
     generate, coherence_engine = _bench_compiled()
     records = coherence_engine._records(generate.generate_facts(2000, 2))
-    real = durable._Run.execute
+    real = durable._Run.run
 
     def crash(self, facts=None, first=True):
         if not first or processes == 1:
@@ -510,7 +510,7 @@ def test_a_crashed_engine_child_is_an_engine_error(monkeypatch, processes):
         spawned.append(pid)
         return pid, r
 
-    monkeypatch.setattr(durable._Run, "execute", crash)
+    monkeypatch.setattr(durable._Run, "run", crash)
     monkeypatch.setattr(durable, "_spawn", tracked)
     monkeypatch.setattr(durable, "SPLIT_MIN_FACTS", 0)
     monkeypatch.setattr(durable, "_processes", lambda: processes)

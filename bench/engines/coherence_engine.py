@@ -72,17 +72,21 @@ def _normalise(match, facts: dict, derived: dict) -> tuple:
     return ("R4", a["area"], a["jurisdiction"])
 
 
-_last = {"child_memory": 0}
+_last = {"child_memory": 0, "parent_memory": 0}
 
 
-def child_memory() -> int:
-    """Memory private to the child processes of the last run, summed (they run at once)."""
-    return _last["child_memory"]
+def memory_at_once(rss_before: int) -> int:
+    """The most memory the last run held at once above ``rss_before`` (the process's peak resident
+    set size before it): what the process held when it forked the engine's children, what it
+    received from them, and the memory private to the children, summed (they run at once)."""
+    if not _last["parent_memory"]:
+        return 0
+    return max(0, _last["parent_memory"] - rss_before) + _last["child_memory"]
 
 
 @paused_gc()  # as coherence's own pipeline runs its stages
 def run(facts: list[dict]) -> set[tuple]:
     records = _records(facts)
     result = COMPILED.run(records, TODAY)
-    _last["child_memory"] = result.child_memory
+    _last["child_memory"], _last["parent_memory"] = result.child_memory, result.parent_memory
     return {_normalise(m, None, result.derived) for m in result.matches}

@@ -57,6 +57,7 @@ import json
 import operator
 import os
 import pickle
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -679,10 +680,18 @@ class _Run:
             t: [(k.name, _getter(PathRef(None, k.fields, None)) or self._path_getter(k.fields)) for k in keys]
             for t, keys in compiled.keys.items()}
 
-    def execute(self, facts: Optional[list[FactRecord]] = None, first: bool = True) -> RunResult:
+    def execute(self) -> RunResult:
+        """Run over every fact."""
+        res = self.run()
+        res.derivations = {k: [Derivation(r, p, tuple(Guard(*g) for g in gs) if gs else ()) for r, p, gs in ds]
+                           for k, ds in res.derivations.items()}
+        return res
+
+    def run(self, facts: Optional[list[FactRecord]] = None, first: bool = True) -> RunResult:
         """Run over every fact, or, in one process of a split run (:func:`_run_forked`), over
         ``facts``, the facts of its partitions, sorted by id; only the ``first`` process evaluates
-        what belongs to no partition (criteria made only of guards)."""
+        what belongs to no partition (criteria made only of guards). The derivations are left as
+        the plain tuples a child sends back, ``(rule, premises, guards as tuples or None)``."""
         c = self.c
         self._assert_all(sorted(self.store.values(), key=_fact_id) if facts is None else facts)
         self._loop()
@@ -697,7 +706,8 @@ class _Run:
         res = self.result
         res.matches = [self.matches[k] for k in sorted(self.matches)]
         for ds in res.derivations.values():
-            ds.sort(key=lambda d: (d.rule, d.premises))
+            if len(ds) > 1:
+                ds.sort(key=_rule_and_premises)
         return res
 
     # facts into the engine
@@ -966,7 +976,8 @@ class _Run:
             for k in [k for k in self.guard_index if k[0] == rec.type]:
                 del self.guard_index[k]
             self.pending.append(rec)
-        self.result.derivations.setdefault(fid, []).append(Derivation(rule.name, premises, guards))
+        self.result.derivations.setdefault(fid, []).append(
+            (rule.name, premises, [(g.kind, g.text, g.witness) for g in guards] if guards else None))
 
     def _candidates(self, g: PatternIR, env: dict) -> list[FactRecord]:
         """The facts of ``g``'s type that can satisfy its equalities with constants and earlier
@@ -1025,6 +1036,7 @@ class _Run:
 
 
 _fact_id = operator.attrgetter("id")
+_rule_and_premises = operator.itemgetter(0, 1)
 
 
 #: Facts per ``assert_facts`` call.
@@ -1096,10 +1108,14 @@ def _run_forked(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.da
     between several children, one per processor, and their records are merged."""
     n = _processes() if compiled.splittable and len(facts) >= SPLIT_MIN_FACTS else 1
     if n == 1:
-        return _collect(*_spawn(lambda: _Run(compiled, facts, today, max_derived).execute()))
+        peak = _peak_rss()
+        res = _collect(*_spawn(lambda: _Run(compiled, facts, today, max_derived).run()))
+        res.parent_memory += peak
+        return res
     parts = _split(compiled, facts, n)
     run = _Run(compiled, facts, today, max_derived)  # built once, inherited by every child
-    children = [_spawn(lambda part=part, first=(i == 0): run.execute(part, first))
+    peak = _peak_rss()
+    children = [_spawn(lambda part=part, first=(i == 0): run.run(part, first))
                 for i, part in enumerate(parts)]
     results, stopped = [], None
     for pid, r in children:  # every child is waited for, even after one has failed
@@ -1109,7 +1125,18 @@ def _run_forked(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.da
             stopped = stopped or e
     if stopped is not None:
         raise stopped
-    return _merge(results, max_derived)
+    res = _merge(results, max_derived)
+    res.parent_memory += peak
+    return res
+
+
+def _peak_rss() -> int:
+    """Peak resident set size of this process so far, in bytes (0 where not known)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
 
 
 def _private_bytes() -> int:
@@ -1140,8 +1167,7 @@ def _spawn(work) -> tuple[int, int]:
                 payload = ("ok", (
                     [(m.criterion, m.bindings, [(g.kind, g.text, g.witness) for g in m.guards]) for m in res.matches],
                     {k: (v.type, v.values) for k, v in res.derived.items()},
-                    {k: [(d.rule, d.premises, [(g.kind, g.text, g.witness) for g in d.guards] if d.guards else None)
-                         for d in ds] for k, ds in res.derivations.items()}))
+                    res.derivations))  # already plain tuples (_Run.run)
             except DerivationLimit as e:
                 payload = ("limit", (e.limit, e.rule))
             except BaseException as e:  # noqa: BLE001 - reported to the parent as an engine error
@@ -1184,6 +1210,7 @@ def _collect(pid: int, r: int) -> RunResult:
                         derivations={k: [Derivation(r, p, guards(g)) for r, p, g in ds] for k, ds in derivations.items()})
         res.derived = {k: FactRecord(k, t, None, values, None, derived=True) for k, (t, values) in derived.items()}
         res.child_memory = memory
+        res.parent_memory = len(data)
         return res
     finally:
         if was:
@@ -1197,6 +1224,7 @@ def _merge(results: list[RunResult], max_derived: int) -> RunResult:
     mixed = set()  # derived facts more than one process derived (none, when the split is sound)
     for res in results:
         out.child_memory += res.child_memory
+        out.parent_memory += res.parent_memory
         out.matches += res.matches
         out.derived.update(res.derived)
         for k, ds in res.derivations.items():
@@ -1214,7 +1242,7 @@ def _merge(results: list[RunResult], max_derived: int) -> RunResult:
         raise DerivationLimit(max_derived, min(counts, key=lambda r: (-counts[r], r)))
     out.matches.sort(key=lambda m: (m.criterion, m.fact_ids))
     for k in mixed:
-        out.derivations[k].sort(key=lambda d: (d.rule, d.premises))
+        out.derivations[k].sort(key=lambda d: (d.rule, d.premises))  # Derivation objects by now
     return out
 
 

@@ -74,6 +74,9 @@ class RunResult:
     #: memory private to the child processes that ran the engine, in bytes, summed over children
     #: that ran at once (pages they allocated or copied from the parent); 0 when not known
     child_memory: int = 0
+    #: peak resident set size of the process when it forked those children, in bytes, plus what it
+    #: received from them; with ``child_memory``, the most the run held at once (0: not known)
+    parent_memory: int = 0
 
     def finding_keys(self) -> set[tuple[str, tuple[str, ...]]]:
         return {(m.criterion, m.fact_ids) for m in self.matches}
