@@ -326,6 +326,7 @@ def _field_tests(simple: list, rest: list):
     """``fact -> bool``: every :func:`_field_test` in ``simple`` and every function in ``rest``
     holds, in one call per fact."""
     simple = tuple(simple)
+    others = _all_of(rest) if rest else None
 
     def test(f) -> bool:
         values = f.values
@@ -349,10 +350,7 @@ def _field_tests(simple: list, rest: list):
                 v = values.get(name, MISSING)
                 if v is MISSING or v == arg:
                     return False
-        for t in rest:
-            if not t(f):
-                return False
-        return True
+        return others is None or others(f)
     return test
 
 
