@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence, TextIO
 
 from . import __version__
-from .report import Report
+from .report import Report, document_head, dump_json
 
 SCHEMA = "coherence-batch/1"
 STORE_SCHEMA = 1
@@ -437,9 +437,7 @@ class BatchResult:
 
     def to_dict(self) -> dict:
         return {
-            "schema": SCHEMA,
-            "tool": {"name": "coherence", "version": __version__},
-            "as_of": self.as_of.isoformat(),
+            **document_head(SCHEMA, self.as_of),
             "ruleset": self.rulesets,
             "criteria": self.criteria,
             "summary": self.summary(),
@@ -448,7 +446,7 @@ class BatchResult:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        return dump_json(self.to_dict())
 
 
 # ---- running ----------------------------------------------------------------------------------------------------

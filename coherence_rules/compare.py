@@ -10,13 +10,11 @@ with each side's provisions and whether they differ; then each side's findings.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from . import __version__
-from .report import Report
+from .report import Report, document_head, dump_json
 
 SCHEMA = "coherence-compare/1"
 TOPIC_TYPES = ("clause", "law")
@@ -80,9 +78,7 @@ class CompareResult:
         rows = self.rows()
         counts = {k: sum(1 for r in rows if r["status"] == k) for k in ("same", "differ", "only A", "only B")}
         return {
-            "schema": SCHEMA,
-            "tool": {"name": "coherence", "version": __version__},
-            "as_of": self.as_of.isoformat(),
+            **document_head(SCHEMA, self.as_of),
             "a": self.a.to_dict(),
             "b": self.b.to_dict(),
             "summary": {"topics": len(rows), **counts},
@@ -90,7 +86,7 @@ class CompareResult:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        return dump_json(self.to_dict())
 
 
 def _provisions(program) -> dict[str, list[dict]]:

@@ -8,13 +8,11 @@ amendment that keeps fact ids keeps its unchanged findings matched. :func:`diff_
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from . import __version__
-from .report import Report
+from .report import Report, document_head, dump_json
 
 SCHEMA = "coherence-diff/1"
 
@@ -64,9 +62,7 @@ class DiffResult:
     def to_dict(self) -> dict:
         added, resolved, unchanged = self._split()
         return {
-            "schema": SCHEMA,
-            "tool": {"name": "coherence", "version": __version__},
-            "as_of": self.as_of.isoformat(),
+            **document_head(SCHEMA, self.as_of),
             "old": self.old_name,
             "new": self.new_name,
             "rulesets": [{"name": r.name, "title": r.title, "version": r.version} for r in self.new.rulesets],
@@ -83,7 +79,7 @@ class DiffResult:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        return dump_json(self.to_dict())
 
 
 def diff_sets(old: str | Path, new: str | Path, rulesets: Optional[Sequence[str]] = None, *,

@@ -90,9 +90,7 @@ class Report:
 
     def to_dict(self) -> dict:
         return {
-            "schema": SCHEMA,
-            "tool": {"name": "coherence", "version": __version__},
-            "as_of": self.as_of.isoformat(),
+            **document_head(SCHEMA, self.as_of),
             "rulesets": [{"name": r.name, "title": r.title, "version": r.version} for r in self.rulesets],
             "inputs": sorted(self.inputs),
             "summary": self.summary(),
@@ -103,7 +101,7 @@ class Report:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        return dump_json(self.to_dict())
 
     def source_texts(self) -> dict[str, str]:
         if self.sources is None:
@@ -119,6 +117,17 @@ class Report:
         s = self.summary()
         return (f"<Report {s['findings']} findings ({s['open']} open, {s['accepted']} accepted, "
                 f"{s['expired']} expired) over {s['facts']} facts>")
+
+
+def document_head(schema: str, as_of: dt.date) -> dict:
+    """The fields every JSON document of coherence starts with: its schema, the tool, the date."""
+    return {"schema": schema, "tool": {"name": "coherence", "version": __version__}, "as_of": as_of.isoformat()}
+
+
+def dump_json(doc) -> str:
+    """A JSON document as coherence writes every one: keys sorted, indented, text as is, one final
+    newline, so the same input gives byte-identical output."""
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def score_label(score: int) -> str:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from .. import __version__
-from ..report import Report
+from ..report import Report, dump_json
 
 CSV_COLUMNS = ["fingerprint", "criterion", "title", "score", "label", "dimension", "status", "file", "line",
                "facts", "instruments", "message", "advice", "accepted_until", "accepted_reason"]
@@ -138,4 +137,4 @@ def render_sarif(report: Report, criteria_docs: dict[str, dict] | None = None) -
             "results": results,
         }],
     }
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return dump_json(doc)
