@@ -22,11 +22,11 @@ other than ``accept`` is left to Lark.
 
 from __future__ import annotations
 
-import gc
 import re
 from typing import Optional
 
 from . import ast as A
+from .runtime import paused_gc
 
 #: One token of a fact (blanks between tokens are skipped by ``finditer``). Tokens never span
 #: lines, so the source is read line by line and a match's start is its column. ``\S`` catches any
@@ -95,21 +95,17 @@ def parse_facts(text: str, file: str, kind: str = "policy", line_offset: int = 0
     ``comments`` is None when the caller must collect them (:func:`.parse._comments`)."""
     # The nodes form a tree (no cycles): a cycle collection triggered by the many allocations
     # would only walk them again and again, so collection waits until the parse is done.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        lines = _parse_lines(text, file, line_offset)
-        if lines is not None:
-            return lines
-        toks = _tokens(text, 1 + line_offset)
-        if toks is None:
+    with paused_gc():
+        try:
+            lines = _parse_lines(text, file, line_offset)
+            if lines is not None:
+                return lines
+            toks = _tokens(text, 1 + line_offset)
+            if toks is None:
+                return None
+            return _Parser(file, *toks).items(), None
+        except (_GiveUp, IndexError):
             return None
-        return _Parser(file, *toks).items(), None
-    except (_GiveUp, IndexError):
-        return None
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # ---- the line reader ------------------------------------------------------------------------------------

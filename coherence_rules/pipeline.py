@@ -7,11 +7,8 @@ is raised only when a caller asked for a result that bad input makes impossible.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +18,7 @@ from . import ast as A
 from .checker import Program, check, check_test_facts
 from .diagnostics import Diagnostic, SourceLines, did_you_mean, sort_diagnostics
 from .report import Report
+from .runtime import paused_gc, peak_rss
 from .sources import Loaded, load_paths, load_text
 
 STAGES = ("parse", "check", "compile", "run", "findings", "render")
@@ -33,26 +31,6 @@ DEFAULT_RULESETS = ("core",)
 def builtin_rulesets() -> list[str]:
     """Names of the shipped rulesets (``schema`` is always loaded and not listed)."""
     return sorted(p.stem for p in RULESETS_DIR.glob("*.rules") if p.stem != "schema")
-
-
-@contextlib.contextmanager
-def paused_gc():
-    """Run the block (or, as ``@paused_gc()``, the decorated function) with Python's cycle collector
-    off, and turn it back on afterwards (unless an enclosing block turned it off).
-
-    A policy set becomes hundreds of thousands of long-lived objects (syntax nodes, fact records)
-    that hold no reference cycles. With the collector on, every full collection walks all of them
-    again while the next stage allocates, which measured as half the time of parsing and checking
-    10,000 facts (``docs/performance.md``). Garbage cycles made inside the block are collected
-    once the collector is back on.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 class Profile:
@@ -73,25 +51,13 @@ class Profile:
         return _StageTimer(self, name)
 
 
-def _peak_rss() -> tuple[int, int]:
-    """Peak resident set size in bytes of this process and of its waited-for children (0, 0 where
-    the platform does not say)."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on POSIX
-        return 0, 0
-    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB elsewhere
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale,
-            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale)
-
-
 class _StageTimer:
     def __init__(self, profile: Profile, name: str):
         self.p = profile
         self.name = name
 
     def __enter__(self):
-        self.rss = _peak_rss() if self.p.enabled else (0, 0)
+        self.rss = peak_rss() if self.p.enabled else (0, 0)
         self.t0 = time.perf_counter()
         return self
 
@@ -99,7 +65,7 @@ class _StageTimer:
         elapsed = time.perf_counter() - self.t0
         grew = 0
         if self.p.enabled:
-            (own0, kids0), (own1, kids1) = self.rss, _peak_rss()
+            (own0, kids0), (own1, kids1) = self.rss, peak_rss()
             grew = max(own1 - own0, kids1 - max(kids0, own0) if kids1 > kids0 else 0, 0)
         self.p.rows.append((self.name, elapsed, grew))
 

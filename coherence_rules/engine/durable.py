@@ -57,13 +57,13 @@ import json
 import operator
 import os
 import pickle
-import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..checker import (AllOf, AnyOf, Cmp, Const, CriterionIR, FactRecord, Has, InSet, Match, NotOf, NullRef, PathRef,
                      PatternIR, Program, RuleIR, TodayRef, operand_bindings)
+from ..runtime import paused_gc, peak_rss
 from .semantics import (DEFAULT_MAX_DERIVED, MISSING, Derivation, DerivationLimit, Guard, MatchRecord, RunResult,
                         check_guards, derived_id, holds, path_value, split_patterns, stratify, value_of)
 
@@ -618,13 +618,8 @@ class CompiledRuleset:
             pass
 
     def run(self, facts: list[FactRecord], today: dt.date, max_derived: int = DEFAULT_MAX_DERIVED) -> RunResult:
-        was = gc.isenabled()
-        gc.disable()  # a run makes tens of thousands of records and no reference cycles
-        try:
+        with paused_gc():  # a run makes tens of thousands of records and no reference cycles
             return self._run(facts, today, max_derived)
-        finally:
-            if was:
-                gc.enable()
 
     def _run(self, facts: list[FactRecord], today: dt.date, max_derived: int) -> RunResult:
         if self._cached is None:  # nothing reaches the engine: guards only
@@ -681,8 +676,7 @@ class _Run:
     def execute(self) -> RunResult:
         """Run over every fact."""
         res = self.run()
-        res.derivations = {k: [Derivation(r, p, tuple(Guard(*g) for g in gs) if gs else ()) for r, p, gs in ds]
-                           for k, ds in res.derivations.items()}
+        res.derivations = _derivations(res.derivations)
         return res
 
     def run(self, facts: Optional[list[FactRecord]] = None, first: bool = True) -> RunResult:
@@ -770,7 +764,7 @@ class _Run:
             return self.sid
         v = f.values.get(name, MISSING) if name not in ("id", "title") else path_value(
             PathRef(None, (name,), None), f, {}, self.store)
-        text = _key_text(v) if v is not MISSING else None
+        text = _key_text(v)  # None for MISSING too
         if text is None:
             return self.sid
         sid = self.sids.get(text)
@@ -974,8 +968,7 @@ class _Run:
             for k in [k for k in self.guard_index if k[0] == rec.type]:
                 del self.guard_index[k]
             self.pending.append(rec)
-        self.result.derivations.setdefault(fid, []).append(
-            (rule.name, premises, [(g.kind, g.text, g.witness) for g in guards] if guards else None))
+        self.result.derivations.setdefault(fid, []).append((rule.name, premises, _plain_guards(guards)))
 
     def _candidates(self, g: PatternIR, env: dict) -> list[FactRecord]:
         """The facts of ``g``'s type that can satisfy its equalities with constants and earlier
@@ -1078,8 +1071,7 @@ def _split(compiled: CompiledRuleset, facts: list[FactRecord], n: int) -> list[l
     sizes: dict[str, int] = {}
     texts = []
     for f in facts:
-        v = f.values.get(name, MISSING)
-        text = ("s:" + v) if v.__class__ is str else _key_text(v) if v is not MISSING else None
+        text = _key_text(f.values.get(name, MISSING))  # None for no value, as in _Run._sid
         texts.append(text)
         if text is not None:
             sizes[text] = sizes.get(text, 0) + 1
@@ -1106,13 +1098,13 @@ def _run_forked(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.da
     between several children, one per processor, and their records are merged."""
     n = _processes() if compiled.splittable and len(facts) >= SPLIT_MIN_FACTS else 1
     if n == 1:
-        peak = _peak_rss()
+        peak = peak_rss()[0]
         res = _collect(*_spawn(lambda: _Run(compiled, facts, today, max_derived).run()))
         res.parent_memory += peak
         return res
     parts = _split(compiled, facts, n)
     run = _Run(compiled, facts, today, max_derived)  # built once, inherited by every child
-    peak = _peak_rss()
+    peak = peak_rss()[0]
     children = [_spawn(lambda part=part, first=(i == 0): run.run(part, first))
                 for i, part in enumerate(parts)]
     results, stopped = [], None
@@ -1126,15 +1118,6 @@ def _run_forked(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.da
     res = _merge(results, max_derived)
     res.parent_memory += peak
     return res
-
-
-def _peak_rss() -> int:
-    """Peak resident set size of this process so far, in bytes (0 where not known)."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on POSIX
-        return 0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
 
 
 def _private_bytes() -> int:
@@ -1163,7 +1146,7 @@ def _spawn(work) -> tuple[int, int]:
                 res = work()
                 # plain tuples: unpickling dataclasses costs several times more
                 payload = ("ok", (
-                    [(m.criterion, m.bindings, [(g.kind, g.text, g.witness) for g in m.guards]) for m in res.matches],
+                    [(m.criterion, m.bindings, _plain_guards(m.guards)) for m in res.matches],
                     {k: (v.type, v.values) for k, v in res.derived.items()},
                     res.derivations))  # already plain tuples (_Run.run)
             except DerivationLimit as e:
@@ -1191,28 +1174,34 @@ def _collect(pid: int, r: int) -> RunResult:
         sig = os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else None
         raise EngineError("the rule engine stopped" + (f" with signal {sig}" if sig else f" (status {wstatus})"))
     memory = int.from_bytes(data[:8], "little")
-    was = gc.isenabled()
-    gc.disable()  # tens of thousands of records, no cycles
-    try:
+    with paused_gc():  # tens of thousands of records, no cycles
         kind, body = pickle.loads(memoryview(data)[8:])  # our own child's bytes, never user input
         if kind == "limit":
             raise DerivationLimit(*body)
         if kind == "error":
             raise EngineError(body)
         matches, derived, derivations = body
-
-        def guards(gs) -> tuple:
-            return tuple(Guard(*g) for g in gs) if gs else ()
-
-        res = RunResult(matches=[MatchRecord(c, b, guards(g)) for c, b, g in matches],
-                        derivations={k: [Derivation(r, p, guards(g)) for r, p, g in ds] for k, ds in derivations.items()})
+        res = RunResult(matches=[MatchRecord(c, b, _guards(g)) for c, b, g in matches],
+                        derivations=_derivations(derivations))
         res.derived = {k: FactRecord(k, t, None, values, None, derived=True) for k, (t, values) in derived.items()}
         res.child_memory = memory
         res.parent_memory = len(data)
         return res
-    finally:
-        if was:
-            gc.enable()
+
+
+def _plain_guards(guards: tuple[Guard, ...]) -> Optional[list[tuple]]:
+    """Guards as the plain tuples a child records and sends back (None for none): unpickling
+    dataclasses costs several times more."""
+    return [(g.kind, g.text, g.witness) for g in guards] if guards else None
+
+
+def _guards(plain: Optional[list[tuple]]) -> tuple[Guard, ...]:
+    return tuple(Guard(*g) for g in plain) if plain else ()
+
+
+def _derivations(plain: dict[str, list[tuple]]) -> dict[str, list[Derivation]]:
+    """Derivations from the plain ``(rule, premises, guards)`` tuples of :meth:`_Run.run`."""
+    return {k: [Derivation(r, p, _guards(g)) for r, p, g in ds] for k, ds in plain.items()}
 
 
 def _merge(results: list[RunResult], max_derived: int) -> RunResult:
