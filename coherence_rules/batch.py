@@ -147,14 +147,19 @@ def _entry(name: str, report: Report) -> dict:
     }
 
 
-def _crash_entry(name: str, message: str, as_of: dt.date) -> dict:
-    """The entry of a set whose check stopped unexpectedly (never stored: a rerun tries again)."""
+def _stopped_entry(name: str, as_of: dt.date, message: str, help: Optional[str] = None) -> dict:
+    """The entry of a set whose check stopped with E502 before it had a report of its own."""
     from .diagnostics import Diagnostic
 
     report = Report(findings=[], facts=0, derived_facts=0, criteria_run=0, as_of=as_of, rulesets=[], inputs=[],
-                    diagnostics=[Diagnostic.make("E502", message, None, help="this is a bug; please report it "
-                                                 "with the policy set and rulesets that trigger it")])
-    e = _entry(name, report)
+                    diagnostics=[Diagnostic.make("E502", message, None, help=help)])
+    return _entry(name, report)
+
+
+def _crash_entry(name: str, message: str, as_of: dt.date) -> dict:
+    """The entry of a set whose check stopped unexpectedly (never stored: a rerun tries again)."""
+    e = _stopped_entry(name, as_of, message, help="this is a bug; please report it with the policy set and "
+                                                   "rulesets that trigger it")
     e["_transient"] = True
     return e
 
@@ -170,12 +175,7 @@ def check_set_task(spec: dict) -> dict:
             report = check_set(spec["path"], ctx, as_of, spec.get("max_derived"))
             return _entry(spec["name"], report)
         except RecursionError:
-            from .diagnostics import Diagnostic
-
-            report = Report(findings=[], facts=0, derived_facts=0, criteria_run=0, as_of=as_of, rulesets=[],
-                            inputs=[], diagnostics=[Diagnostic.make("E502", "the input nests too deeply to analyse",
-                                                                    None)])
-            return _entry(spec["name"], report)
+            return _stopped_entry(spec["name"], as_of, "the input nests too deeply to analyse")
         except Exception as e:  # noqa: BLE001 - one set's failure must not stop the batch
             return _crash_entry(spec["name"], f"checking this set failed: {type(e).__name__}: {e}", as_of)
 

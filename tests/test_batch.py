@@ -202,3 +202,25 @@ def test_store_keys_commit_one_row_per_set(tmp_path):
     assert s.get("x", "i1", "r", "2026-11-23") == entry
     assert s.get("x", "i2", "r", "2026-11-23") is None
     s.close()
+
+
+@pytest.mark.parametrize("error, message, transient", [
+    (RuntimeError("boom"), "checking this set failed: RuntimeError: boom", True),
+    (RecursionError(), "the input nests too deeply to analyse", False),
+])
+def test_a_set_whose_check_stops_is_a_failed_entry(monkeypatch, tmp_path, error, message, transient):
+    """One set's unexpected failure becomes that set's E502 entry; an unexpected one is not kept in
+    the store (a rerun tries it again)."""
+    import coherence_rules.batch as batch
+
+    def stop(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(batch, "check_set", stop)
+    entry = batch.check_set_task({"name": "gh", "path": str(tmp_path), "rulesets": None,
+                                  "as_of": AS_OF.isoformat(), "cwd": str(tmp_path)})
+    assert entry["status"] == "failed" and entry["findings"] == []
+    (diag,) = entry["diagnostics"]
+    assert diag["code"] == "E502" and diag["message"] == message
+    assert bool(diag["help"]) is transient
+    assert entry.get("_transient", False) is transient
