@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 
-from .formats import CSV_COLUMNS, _csv_safe, _md
+from .formats import CSV_COLUMNS, _csv_safe, _md, csv_row
 
 
 def _sign(score: int) -> str:
@@ -82,13 +82,7 @@ def render_batch_csv(doc: dict) -> str:
     w.writerow(["set"] + CSV_COLUMNS)
     for s in doc["sets"]:
         for f in s["findings"]:
-            loc = f.get("location")
-            acc = f.get("acceptance")
-            row = [s["name"], f["fingerprint"], f["criterion"], f["title"], str(f["score"]), f["label"],
-                   f["dimension"], f["status"], loc["file"] if loc else "", str(loc["line"]) if loc else "",
-                   ";".join(f["facts"]), ";".join(f["instruments"]), f["message"], f["advice"],
-                   (acc or {}).get("until") or "", (acc or {}).get("reason") or ""]
-            w.writerow([_csv_safe(c) for c in row])
+            w.writerow([_csv_safe(s["name"])] + csv_row(f))
     return buf.getvalue()
 
 

@@ -33,13 +33,19 @@ def render_csv(report: Report) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for f in report.findings:
-        loc = f.location
-        acc = f.acceptance
-        row = [f.fingerprint, f.criterion, f.title, str(f.score), f.label, f.dimension, f.status,
-               loc.file if loc else "", str(loc.line) if loc else "", ";".join(f.facts), ";".join(f.instruments),
-               f.message, f.advice, acc.until.isoformat() if acc and acc.until else "", acc.reason if acc else ""]
-        w.writerow([_csv_safe(c) for c in row])
+        w.writerow(csv_row(f.to_dict()))
     return buf.getvalue()
+
+
+def csv_row(f: dict) -> list[str]:
+    """One finding, in its JSON form, as the cells of :data:`CSV_COLUMNS`, each made safe for
+    spreadsheets."""
+    loc = f.get("location")
+    acc = f.get("acceptance") or {}
+    row = [f["fingerprint"], f["criterion"], f["title"], str(f["score"]), f["label"], f["dimension"], f["status"],
+           loc["file"] if loc else "", str(loc["line"]) if loc else "", ";".join(f["facts"]),
+           ";".join(f["instruments"]), f["message"], f["advice"], acc.get("until") or "", acc.get("reason") or ""]
+    return [_csv_safe(c) for c in row]
 
 
 def render_table(report: Report) -> str:

@@ -229,3 +229,14 @@ def test_compare_command(tmp_path, monkeypatch):
     text = invoke("compare", "a", "b", "--as-of", AS_OF).stdout
     assert text.startswith("A: a\nB: b\n")
     assert invoke("compare", "a", "missing", "--as-of", AS_OF).exit_code == 2
+
+
+def test_batch_csv_rows_are_check_csv_rows_with_the_set_first(workdir):
+    """A set's rows in `batch -f csv` are the rows `check --format csv` writes for it, acceptance
+    columns included."""
+    single = invoke("check", "mauritius", "--format", "csv", "--as-of", AS_OF).stdout.splitlines()
+    batch = invoke("batch", "mauritius", "-f", "csv", "--as-of", AS_OF, "-q").stdout.splitlines()
+    assert batch[0] == "set," + single[0]
+    assert batch[1:] == ["mauritius," + row for row in single[1:]]
+    accepted = next(r for r in csv.DictReader(io.StringIO("\n".join(single))) if r["status"] == "accepted")
+    assert accepted["accepted_until"] and accepted["accepted_reason"]
