@@ -11,10 +11,7 @@ import textwrap
 from pathlib import Path
 
 from .checker import CriterionIR
-
-
-def _sign(score: int) -> str:
-    return f"+{score}" if score > 0 else str(score)
+from .render import signed
 
 
 def criterion_dict(c: CriterionIR) -> dict:
@@ -26,7 +23,7 @@ def criterion_dict(c: CriterionIR) -> dict:
 def criteria_table(crits: list[CriterionIR]) -> str:
     from tabulate import tabulate
 
-    rows = [[c.code, _sign(c.score), c.dimension, c.title, textwrap.shorten(c.source, 60)] for c in crits]
+    rows = [[c.code, signed(c.score), c.dimension, c.title, textwrap.shorten(c.source, 60)] for c in crits]
     return tabulate(rows, headers=["code", "score", "dimension", "title", "source"], tablefmt="simple")
 
 
@@ -35,7 +32,7 @@ _SECTIONS = (("detects", "What it detects"), ("why", "Why it matters"), ("exampl
 
 
 def criterion_text(c: CriterionIR) -> str:
-    out = [f"{c.code}: {c.title}", "", f"score {_sign(c.score)} ({c.label}), dimension {c.dimension}, "
+    out = [f"{c.code}: {c.title}", "", f"score {signed(c.score)} ({c.label}), dimension {c.dimension}, "
            f"ruleset {c.ruleset or '-'}", f"source: {c.source}", ""]
     for key, heading in _SECTIONS:
         if key in c.docs:
@@ -47,7 +44,7 @@ def criterion_text(c: CriterionIR) -> str:
 
 def criterion_markdown(c: CriterionIR, level: int = 2) -> str:
     h = "#" * level
-    out = [f"{h} {c.code}: {c.title}", "", f"Score **{_sign(c.score)}** ({c.label}); dimension **{c.dimension}**; "
+    out = [f"{h} {c.code}: {c.title}", "", f"Score **{signed(c.score)}** ({c.label}); dimension **{c.dimension}**; "
            f"ruleset `{c.ruleset or '-'}`.", "", f"Source: {c.source}", ""]
     for key, heading in _SECTIONS:
         if key in c.docs:
@@ -62,7 +59,7 @@ def criteria_markdown(crits: list[CriterionIR]) -> str:
            "the same page. A test keeps this file in sync.", "",
            "| code | score | dimension | title |", "| --- | --- | --- | --- |"]
     for c in crits:
-        out.append(f"| [{c.code}](#{c.code.lower()}-{_anchor(c.title)}) | {_sign(c.score)} | {c.dimension} | {c.title} |")
+        out.append(f"| [{c.code}](#{c.code.lower()}-{_anchor(c.title)}) | {signed(c.score)} | {c.dimension} | {c.title} |")
     out.append("")
     for c in crits:
         out.append(criterion_markdown(c))

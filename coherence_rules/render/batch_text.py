@@ -7,20 +7,13 @@ from __future__ import annotations
 import csv
 import io
 
+from . import plural, signed
 from .formats import CSV_COLUMNS, _csv_safe, _md, csv_row
-
-
-def _sign(score: int) -> str:
-    return f"+{score}" if score > 0 else str(score)
 
 
 def _loc(f: dict) -> str:
     loc = f.get("location")
     return f"{loc['file']}:{loc['line']}" if loc else ""
-
-
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
 def _diag_line(d: dict) -> str:
@@ -38,15 +31,15 @@ def _batch_columns(doc: dict) -> list[str]:
 
 
 def _cell(cell: dict | None) -> str:
-    return f"{cell['count']} ({_sign(cell['worst'])})" if cell else ""
+    return f"{cell['count']} ({signed(cell['worst'])})" if cell else ""
 
 
 def batch_summary_line(doc: dict) -> str:
     s = doc["summary"]
-    return (f"{_plural(s['sets'], 'policy set')} ({s['ok']} ok, {s['failed']} failed): "
-            f"{_plural(s['findings'], 'finding')}, {_plural(s['conflicts'], 'conflict')} "
+    return (f"{plural(s['sets'], 'policy set')} ({s['ok']} ok, {s['failed']} failed): "
+            f"{plural(s['findings'], 'finding')}, {plural(s['conflicts'], 'conflict')} "
             f"({s['open']} open, {s['accepted']} accepted, {s['expired']} expired), "
-            f"{_plural(s['synergies'], 'synergy', 'synergies')}")
+            f"{plural(s['synergies'], 'synergy', 'synergies')}")
 
 
 def render_batch_table(doc: dict) -> str:
@@ -62,9 +55,9 @@ def render_batch_table(doc: dict) -> str:
     for s in doc["sets"]:
         if not s["findings"] and not any(d["severity"] == "error" for d in s["diagnostics"]):
             continue
-        out += ["", f"== {s['name']} ({s['status']}, {_plural(len(s['findings']), 'finding')})"]
+        out += ["", f"== {s['name']} ({s['status']}, {plural(len(s['findings']), 'finding')})"]
         if s["findings"]:
-            frows = [[f["criterion"], _sign(f["score"]), f["status"], ", ".join(f["facts"]), _loc(f), f["message"]]
+            frows = [[f["criterion"], signed(f["score"]), f["status"], ", ".join(f["facts"]), _loc(f), f["message"]]
                      for f in s["findings"]]
             out.append(tabulate(frows, headers=["criterion", "score", "status", "facts", "location", "message"],
                                 tablefmt="simple", disable_numparse=True, maxcolwidths=[None, None, None, 30, 40, 60]))
@@ -105,7 +98,7 @@ def render_batch_markdown(doc: dict) -> str:
             continue
         lines += ["| criterion | score | status | facts | location | message |", "| --- | --- | --- | --- | --- | --- |"]
         for f in s["findings"]:
-            lines.append(f"| {_md(f['criterion'])} | {_sign(f['score'])} {f['label']} | {f['status']} | "
+            lines.append(f"| {_md(f['criterion'])} | {signed(f['score'])} {f['label']} | {f['status']} | "
                          f"{_md(', '.join(f['facts']))} | {_md(_loc(f))} | {_md(f['message'])} |")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -116,14 +109,14 @@ def render_batch_markdown(doc: dict) -> str:
 def _side_findings_text(side: dict, label: str) -> list[str]:
     out = [f"findings of {label} ({side['name']}): {len(side['findings'])}"]
     for f in side["findings"]:
-        out.append(f"  {f['criterion']} [{', '.join(f['facts'])}] {_sign(f['score'])} {f['status']}: {f['message']}")
+        out.append(f"  {f['criterion']} [{', '.join(f['facts'])}] {signed(f['score'])} {f['status']}: {f['message']}")
     return out
 
 
 def _compare_head(doc: dict) -> list[str]:
     s = doc["summary"]
     return [f"A: {doc['a']['name']}", f"B: {doc['b']['name']}",
-            f"{_plural(s['topics'], 'topic')}: {s['same']} same, {s['differ']} differ, "
+            f"{plural(s['topics'], 'topic')}: {s['same']} same, {s['differ']} differ, "
             f"{s['only A']} only in A, {s['only B']} only in B"]
 
 
@@ -152,7 +145,7 @@ def render_compare_table(doc: dict) -> str:
         side = doc[key]
         out += ["", f"findings of {label} ({side['name']}): {len(side['findings'])}"]
         if side["findings"]:
-            out.append(tabulate([[f["criterion"], _sign(f["score"]), f["status"], ", ".join(f["facts"]), f["message"]]
+            out.append(tabulate([[f["criterion"], signed(f["score"]), f["status"], ", ".join(f["facts"]), f["message"]]
                                  for f in side["findings"]],
                                 headers=["criterion", "score", "status", "facts", "message"], tablefmt="simple",
                                 disable_numparse=True, maxcolwidths=[None, None, None, 30, 60]))
@@ -162,7 +155,7 @@ def render_compare_table(doc: dict) -> str:
 def render_compare_markdown(doc: dict) -> str:
     s = doc["summary"]
     lines = [f"# {_md(doc['a']['name'])} and {_md(doc['b']['name'])}", "",
-             f"{_plural(s['topics'], 'topic')}: {s['same']} same, {s['differ']} differ, {s['only A']} only in A, "
+             f"{plural(s['topics'], 'topic')}: {s['same']} same, {s['differ']} differ, {s['only A']} only in A, "
              f"{s['only B']} only in B.", "",
              f"| topic | | A: {_md(doc['a']['name'])} | B: {_md(doc['b']['name'])} |", "| --- | --- | --- | --- |"]
     for r in doc["topics"]:
@@ -173,7 +166,7 @@ def render_compare_markdown(doc: dict) -> str:
         if not side["findings"]:
             lines.append("None.")
         for f in side["findings"]:
-            lines.append(f"- **{_md(f['criterion'])}** ({_sign(f['score'])}, {f['status']}) on "
+            lines.append(f"- **{_md(f['criterion'])}** ({signed(f['score'])}, {f['status']}) on "
                          f"{_md(', '.join(f['facts']))}: {_md(f['message'])}")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -185,8 +178,8 @@ _DIFF_SECTIONS = (("new_findings", "new", "+"), ("resolved", "resolved", "-"), (
 
 def diff_summary_line(doc: dict) -> str:
     s = doc["summary"]
-    return (f"{_plural(s['new_findings'], 'new finding')} ({_plural(s['new_conflicts'], 'conflict')}), "
-            f"{s['resolved']} resolved ({_plural(s['resolved_conflicts'], 'conflict')}), {s['unchanged']} unchanged")
+    return (f"{plural(s['new_findings'], 'new finding')} ({plural(s['new_conflicts'], 'conflict')}), "
+            f"{s['resolved']} resolved ({plural(s['resolved_conflicts'], 'conflict')}), {s['unchanged']} unchanged")
 
 
 def render_diff_text(doc: dict) -> str:
@@ -200,7 +193,7 @@ def render_diff_text(doc: dict) -> str:
             if f["fingerprint"] in changes:
                 c = changes[f["fingerprint"]]
                 note = f" (was {c['old']})"
-            out.append(f"  {mark} {f['criterion']} [{', '.join(f['facts'])}] {_sign(f['score'])} {f['status']}{note}"
+            out.append(f"  {mark} {f['criterion']} [{', '.join(f['facts'])}] {signed(f['score'])} {f['status']}{note}"
                        + (f"  {_loc(f)}" if _loc(f) else ""))
             out.append(f"      {f['message']}")
         out.append("")
@@ -218,6 +211,6 @@ def render_diff_markdown(doc: dict) -> str:
             continue
         lines += ["| criterion | score | status | facts | location | message |", "| --- | --- | --- | --- | --- | --- |"]
         for f in items:
-            lines.append(f"| {_md(f['criterion'])} | {_sign(f['score'])} {f['label']} | {f['status']} | "
+            lines.append(f"| {_md(f['criterion'])} | {signed(f['score'])} {f['label']} | {f['status']} | "
                          f"{_md(', '.join(f['facts']))} | {_md(_loc(f))} | {_md(f['message'])} |")
     return "\n".join(lines).rstrip() + "\n"

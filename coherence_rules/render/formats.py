@@ -8,6 +8,7 @@ import io
 
 from .. import __version__
 from ..report import Report, dump_json
+from . import signed
 
 CSV_COLUMNS = ["fingerprint", "criterion", "title", "score", "label", "dimension", "status", "file", "line",
                "facts", "instruments", "message", "advice", "accepted_until", "accepted_reason"]
@@ -56,8 +57,7 @@ def render_table(report: Report) -> str:
     rows = []
     for f in report.findings:
         loc = f"{f.location.file}:{f.location.line}" if f.location else ""
-        sign = f"+{f.score}" if f.score > 0 else str(f.score)
-        rows.append([f.criterion, sign, f.dimension, f.status, ", ".join(f.facts), loc, f.message])
+        rows.append([f.criterion, signed(f.score), f.dimension, f.status, ", ".join(f.facts), loc, f.message])
     table = tabulate(rows, headers=["criterion", "score", "dimension", "status", "facts", "location", "message"],
                      tablefmt="simple", maxcolwidths=[None, None, None, None, 30, 40, 60])
     return table + "\n\n" + summary_line(report) + "\n"
@@ -76,8 +76,7 @@ def render_markdown(report: Report) -> str:
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for f in report.findings:
         loc = f"{f.location.file}:{f.location.line}" if f.location else ""
-        sign = f"+{f.score}" if f.score > 0 else str(f.score)
-        lines.append(f"| {_md(f.criterion)} | {sign} {f.label} | {f.dimension} | {f.status} | "
+        lines.append(f"| {_md(f.criterion)} | {signed(f.score)} {f.label} | {f.dimension} | {f.status} | "
                      f"{_md(', '.join(f.facts))} | {_md(loc)} | {_md(f.message)} |")
     lines += ["", "## Findings", ""]
     for f in report.findings:

@@ -20,6 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
+from . import plural
+
 _TEMPLATES = Path(__file__).parent / "templates"
 _MISSING_JINJA = "HTML output needs Jinja2: pip install 'coherence-rules[html]'"
 
@@ -213,10 +215,6 @@ def _location_text(location: Any) -> str:
     file = _text(location.get("file"))
     line = _int(location.get("line"))
     return f"{file}:{line}" if line is not None else file
-
-
-def _plural(count: int, singular: str, plural: str | None = None) -> str:
-    return f"{count} {singular if count == 1 else (plural or singular + 's')}"
 
 
 class _Anchors:
@@ -555,7 +553,7 @@ class _ReportView:
                     "instruments": [{"id": i, "title": titles.get(i, "")} for i in key],
                     "internal": len(key) == 1,
                     "findings": members,
-                    "count": _plural(len(members), "finding"),
+                    "count": plural(len(members), "finding"),
                     "worst": _score_view(worst) if worst is not None else None,
                 }
             )
@@ -607,7 +605,7 @@ class _ReportView:
                         "best": best,
                         "range": worst["value"] != best["value"] and best["value"] is not None,
                         "count": count,
-                        "count_text": _plural(count, "finding"),
+                        "count_text": plural(count, "finding"),
                         "href": href,
                         "codes": [m["criterion"] for m in members],
                     }
@@ -682,7 +680,7 @@ def _batch_view(batch: dict) -> dict:
                 "status_cls": status if status in ("ok", "failed") else "other",
                 "summary": summary,
                 "findings": findings,
-                "count_text": _plural(len(findings), "finding"),
+                "count_text": plural(len(findings), "finding"),
                 "worst": _score_view(min(scores)) if scores else None,
                 "diagnostics": _diagnostics_view(entry.get("diagnostics")),
             }

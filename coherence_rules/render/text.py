@@ -8,6 +8,7 @@ from typing import Optional
 from ..diagnostics import SourceLines, render_text as render_diagnostic
 from ..findings import Finding, ProofNode
 from ..report import Report
+from . import signed
 
 
 def kind_word(score: int) -> str:
@@ -19,8 +20,7 @@ def _loc(loc) -> str:
 
 
 def render_finding(f: Finding, sources: Optional[SourceLines], explain: bool) -> str:
-    sign = f"+{f.score}" if f.score > 0 else str(f.score)
-    out = [f"{kind_word(f.score)}[{f.criterion}]: {f.title} ({sign} {f.label}, {f.dimension})"]
+    out = [f"{kind_word(f.score)}[{f.criterion}]: {f.title} ({signed(f.score)} {f.label}, {f.dimension})"]
     loc = f.location
     gutter = len(str(loc.line)) if loc else 1
     pad = " " * gutter
