@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/coherence lint rulesets policies
 
 docs: $(STAMP)
-	$(BIN)/python -m coherence_rules.docs .
+	$(BIN)/python -m coherence_rules.commands.docs .
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

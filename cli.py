@@ -314,8 +314,8 @@ def fmt(ctx, paths, check_only, show_diff):
     import difflib
 
     from coherence_rules.diagnostics import render_all_text
-    from coherence_rules.fmt import format_file_text
-    from coherence_rules.sources import discover, display_path, read_text
+    from coherence_rules.syntax.fmt import format_file_text
+    from coherence_rules.sources.loader import discover, display_path, read_text
 
     files, diags = discover(paths)
     changed, bad = [], False
@@ -376,9 +376,9 @@ def test_cmd(ctx, rulesets, coverage, threshold, fmt, as_of):
     """
     import json
 
-    from coherence_rules.checker import check
+    from coherence_rules.checker.program import check
     from coherence_rules.pipeline import builtin_rulesets, load
-    from coherence_rules.testing import run_tests
+    from coherence_rules.commands.language_tests import run_tests
 
     names = list(rulesets) or builtin_rulesets()
     ws = load([], names)
@@ -436,8 +436,8 @@ def criteria(ctx, code, rulesets, fmt, list_rulesets):
     """List criteria (code, title, dimension, score, source), or print one criterion's documentation."""
     import json
 
-    from coherence_rules import docs
-    from coherence_rules.checker import check
+    from coherence_rules.commands import docs
+    from coherence_rules.checker.program import check
     from coherence_rules.diagnostics import did_you_mean
     from coherence_rules.pipeline import builtin_rulesets, load
 
@@ -490,7 +490,7 @@ def explain(ctx, code, paths, rulesets, fact_ids, as_of):
     For a finding: its proof. When the criterion did not fire: for each pattern, the candidate
     facts and the first condition each one failed; for a `not` pattern, the fact that blocked it.
     """
-    from coherence_rules.explain import explain_criterion
+    from coherence_rules.findings.explain import explain_criterion
 
     s = settings_for(ctx)
     ids = [i.strip() for i in fact_ids.split(",") if i.strip()] if fact_ids else []
@@ -572,7 +572,7 @@ def batch(ctx, paths, rulesets, jobs, store, fmt, output, fail_on, scheduler, qu
     """
     import time
 
-    from coherence_rules.batch import BatchError, ProgressBar, run_batch
+    from coherence_rules.commands.batch import BatchError, ProgressBar, run_batch
 
     s = settings_for(ctx)
     rulesets = list(rulesets) or s.get("ruleset")
@@ -640,7 +640,7 @@ def compare(ctx, a, b, rulesets, fmt, output, as_of):
     and `same`, `differ`, `only A` or `only B`; then each side's findings. Exit 0, or 2 on bad
     input.
     """
-    from coherence_rules.compare import compare_sets
+    from coherence_rules.commands.compare import compare_sets
     from coherence_rules.render import batch_text
 
     s = settings_for(ctx)
@@ -676,7 +676,7 @@ def diff(ctx, old, new, rulesets, fail_on, fmt, output, as_of):
     Did the amendment fix it, and did it break anything? Exit 1 when there are new findings at or
     beyond --fail-on, 0 otherwise, 2 on bad input.
     """
-    from coherence_rules.diff import diff_sets
+    from coherence_rules.commands.diff import diff_sets
     from coherence_rules.render import batch_text
 
     s = settings_for(ctx)

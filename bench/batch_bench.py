@@ -58,7 +58,7 @@ def write_sets(root: Path, n: int, seed: int) -> list[str]:
 
 
 def timed(label: str, paths: list[str], **kw) -> tuple[str, float, str]:
-    from coherence_rules.batch import run_batch
+    from coherence_rules.commands.batch import run_batch
 
     t0 = time.perf_counter()
     result = run_batch(paths, as_of=AS_OF, **kw)
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = [os.path.relpath(p) for p in write_sets(Path(tmp), args.sets, args.seed)]
         facts = sum(sum(1 for line in Path(p, f).read_text().splitlines() if line and line[0] not in " #}")
                     for p in paths for f in ("national.policy", "agreement.policy"))
-        from coherence_rules.batch import _context
+        from coherence_rules.commands.batch import _context
 
         _context(None)  # parse the rulesets once before timing; pool workers inherit them
         runs = [timed("process pool, --jobs 1", paths, jobs=1),

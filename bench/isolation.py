@@ -1,7 +1,7 @@
 """Isolation and memory: many checks in one process must not grow its memory.
 
 Runs the Mauritius example N times (default 10,000) in one process through the library, the way a
-notebook or a long-lived service would: half compiling the rulesets each time (``coherence_rules.check``),
+notebook or a long-lived service would: half compiling the rulesets each time (``coherence_rules.checker``),
 half reusing one compiled ruleset (what ``coherence batch`` does per worker). Prints the resident
 memory before and after, and the growth, against the 20 MB budget. Also prints check throughput
 (facts per second, end to end) at 1k and 10k generated facts.
@@ -33,7 +33,7 @@ def rss_mib() -> float:
 
 
 def isolation(runs: int) -> list[list]:
-    from coherence_rules.checker import check
+    from coherence_rules.checker.program import check
     from coherence_rules.engine import run
     from coherence_rules.engine.durable import CompiledRuleset
     from coherence_rules.pipeline import load

@@ -41,7 +41,7 @@ CACHED_GOAL = 200_000  # facts per second, file unchanged since the last run
 
 def _worker(path: Path, mode: str) -> None:
     try:
-        from coherence_rules.parse import parse_source
+        from coherence_rules.syntax.parser import parse_source
     except ImportError as error:
         print(json.dumps({"status": "unavailable", "reason": str(error)}))
         return
@@ -56,7 +56,9 @@ def _worker(path: Path, mode: str) -> None:
         errors = [d for d in diagnostics if d.is_error]
         print(json.dumps({"status": "ok", "cold": cold, "warm": warm, "errors": len(errors)}))
         return
-    from coherence_rules import checker, pipeline, sources
+    from coherence_rules.checker import checker
+    from coherence_rules import pipeline
+    from coherence_rules.sources import loader
 
     with pipeline.paused_gc():  # as in `coherence check`
         rules = pipeline.load([]).rule_modules  # the schema and the core ruleset, not timed

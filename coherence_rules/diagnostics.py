@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Iterable, Literal, Optional
 
-from .ast import Span
+from .syntax.ast import Span
 
 Severity = Literal["error", "warning"]
 
@@ -383,7 +383,7 @@ def codes_markdown() -> str:
     lines = [
         "# Diagnostic codes",
         "",
-        "Generated from `coherence_rules/diagnostics.py` (`python -m coherence_rules.docs`); a test keeps "
+        "Generated from `coherence_rules/diagnostics.py` (`python -m coherence_rules.commands.docs`); a test keeps "
         "this page in sync. Codes are grouped by stage: `E1xx` reading and syntax, `E2xx` names and "
         "references, `E3xx` schema, `W4xx` lints (warnings; `--strict` makes them fail `lint`), `E5xx` "
         "running rules.",

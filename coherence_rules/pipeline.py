@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from . import ast as A
-from .checker import Program, check, check_test_facts
+from .syntax import ast as A
+from .checker.program import Program, check, check_test_facts
 from .diagnostics import Diagnostic, SourceLines, did_you_mean, sort_diagnostics
-from .report import Report
+from .findings.report import Report
 from .runtime import paused_gc, peak_rss
-from .sources import Loaded, load_paths, load_text
+from .sources.loader import Loaded, load_paths, load_text
 
 STAGES = ("parse", "check", "compile", "run", "findings", "render")
 
@@ -218,7 +218,7 @@ def run_workspace(ws: Workspace, *, as_of: Optional[dt.date] = None, engine: str
     rulesets) is reused when the policy set brings no criteria, rules or vocabulary of its own."""
     from .engine import DEFAULT_MAX_DERIVED, DerivationLimit, NegationCycle, run
     from .engine.durable import CompiledRuleset, EngineError
-    from .findings import build_findings
+    from .findings.build import build_findings
 
     profile = profile or Profile(False)
     as_of = as_of or dt.date.today()

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import coherence_rules
-from coherence_rules.report import Report
+from coherence_rules.findings.report import Report
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = dt.date(2026, 11, 23)

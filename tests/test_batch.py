@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from coherence_rules.batch import BatchError, ProgressBar, Store, run_batch
+from coherence_rules.commands.batch import BatchError, ProgressBar, Store, run_batch
 from coherence_rules.pipeline import run_check
 
 POLICIES = Path(__file__).parent.parent / "policies"
@@ -172,8 +172,8 @@ def test_progress_is_reported_for_each_set(workdir):
     out = io.StringIO()
     bar = ProgressBar(out, enabled=True, interval=0)
     run_batch(example_sets(), jobs=2, as_of=AS_OF, progress=bar)
-    assert bar.done == 4 and bar.findings == 11
-    assert "4/4 sets, 11 findings" in out.getvalue()
+    assert bar.done == 4 and bar.findings == 18
+    assert "4/4 sets, 18 findings" in out.getvalue()
 
 
 def test_dask_local_cluster_gives_the_process_pool_results(workdir):
@@ -211,7 +211,7 @@ def test_store_keys_commit_one_row_per_set(tmp_path):
 def test_a_set_whose_check_stops_is_a_failed_entry(monkeypatch, tmp_path, error, message, transient):
     """One set's unexpected failure becomes that set's E502 entry; an unexpected one is not kept in
     the store (a rerun tries it again)."""
-    import coherence_rules.batch as batch
+    import coherence_rules.commands.batch as batch
 
     def stop(*args, **kwargs):
         raise error

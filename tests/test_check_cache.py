@@ -14,10 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coherence_rules import ast as A
-from coherence_rules import cache, pipeline
-from coherence_rules.cache import CachedModule
-from coherence_rules.parse import parse_source
+from coherence_rules.syntax import ast as A
+from coherence_rules.sources import cache
+from coherence_rules import pipeline
+from coherence_rules.sources.cache import CachedModule
+from coherence_rules.syntax.parser import parse_source
 
 AS_OF = dt.date(2026, 1, 1)
 POLICIES = Path(__file__).resolve().parent.parent / "policies"

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coherence_rules.checker import check
+from coherence_rules.checker.program import check
 from coherence_rules.diagnostics import render_all_text
 from coherence_rules.engine import DerivationLimit, run
 from coherence_rules.engine.durable import EMITTED_SHAPES, MAX_JOINS_PER_PATTERN, CompiledRuleset
-from coherence_rules.parse import parse_source
+from coherence_rules.syntax.parser import parse_source
 from coherence_rules.pipeline import load
 
 from engine_programs import facts as facts_strategy

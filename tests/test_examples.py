@@ -56,8 +56,10 @@ EXPECTED = {
     "sweden": [
         _finding("INST-TWO-LEADS", "SE-A.lead.labour_migration", "SE-JU.lead.labour_migration"),
     ],
-    # Every essential topic of a bilateral labour agreement has a clause: no BLA-GAP.
-    "nl-tr-1964": [],
+    # The 1964 text has no clause on seven topics of the ILO C97 Annex II checklist.
+    # (recruitment_channels, labour_market_test, travel, pre_departure_information, reception,
+    # reemployment, contract_enforcement; each essential topic is a fact of the core ruleset)
+    "nl-tr-1964": [_finding("BLA-GAP", "NL-TR-1964", DERIVED)] * 7,
     "reference": [],
 }
 

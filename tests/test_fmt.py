@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coherence_rules.ast import strip_spans
-from coherence_rules.fmt import WIDTH, format_file_text, format_source
-from coherence_rules.parse import parse_source
+from coherence_rules.syntax.ast import strip_spans
+from coherence_rules.syntax.fmt import WIDTH, format_file_text, format_source
+from coherence_rules.syntax.parser import parse_source
 
 from mutation import mutate
 

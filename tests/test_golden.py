@@ -79,4 +79,4 @@ def test_code_is_documented(code):
 
 def test_diagnostics_page_is_generated_from_the_registry():
     page = (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8")
-    assert page == codes_markdown(), "regenerate it: python -m coherence_rules.docs ."
+    assert page == codes_markdown(), "regenerate it: python -m coherence_rules.commands.docs ."

@@ -6,10 +6,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from coherence_rules.checker import check
-from coherence_rules.fmt import format_file_text
+from coherence_rules.checker.program import check
+from coherence_rules.syntax.fmt import format_file_text
 from coherence_rules.pipeline import load
-from coherence_rules.sources import Loaded, load_text
+from coherence_rules.sources.loader import Loaded, load_text
 
 from mutation import mutate
 

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coherence_rules import ast as A
-from coherence_rules import cache
-from coherence_rules import parse as P
-from coherence_rules import fastfacts as F
-from coherence_rules.fastfacts import parse_facts
+from coherence_rules.syntax import ast as A
+from coherence_rules.sources import cache
+from coherence_rules.syntax import parser as P
+from coherence_rules.syntax import fastfacts as F
+from coherence_rules.syntax.fastfacts import parse_facts
 
 # ---- fast path == Lark ------------------------------------------------------------------------------------
 
@@ -272,8 +272,8 @@ def test_shared_cache_directory_is_not_used(cache_home):
 
 def _write_many(home: str, n: int) -> None:
     os.environ["XDG_CACHE_HOME"] = home
-    from coherence_rules import cache as c
-    from coherence_rules.parse import parse_source
+    from coherence_rules.sources import cache as c
+    from coherence_rules.syntax.parser import parse_source
 
     module, _ = parse_source(RULES_TEXT, "r.rules", kind="rules")
     k = c.key(RULES_TEXT, "r.rules", "rules", 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from coherence_rules.checker import check
+from coherence_rules.checker.program import check
 from coherence_rules.pipeline import builtin_rulesets, load
 
 # CRITERIA.md: code -> (score, dimension); names are public interface
@@ -54,5 +54,10 @@ def test_every_criterion_is_documented(program):
 def test_shipped_essential_topics(program):
     topics = sorted(f.values["topic"] for f in program.facts if f.type == "essential_topic"
                     and f.values["kind"] == "bilateral_labour")
+    # the seven topics of the first version, and the rest of ILO C97's Annex II checklist
     assert topics == sorted(["recruitment_costs", "contract", "wages", "social_security", "complaints",
-                             "joint_committee", "return"])
+                             "joint_committee", "return", "recruitment_channels", "labour_market_test", "travel",
+                             "pre_departure_information", "reception", "reemployment", "contract_enforcement"])
+    cites = {f.values["topic"]: f.values.get("cite", "") for f in program.facts if f.type == "essential_topic"
+             and f.values["kind"] == "bilateral_labour"}
+    assert all(c.startswith("ILO C97") for c in cites.values()), cites

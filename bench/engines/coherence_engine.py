@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from coherence_rules.checker import FactRecord, check
+from coherence_rules.checker.program import FactRecord, check
 from coherence_rules.engine.durable import CompiledRuleset
 from coherence_rules.pipeline import load, paused_gc
 

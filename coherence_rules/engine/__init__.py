@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from ..checker import CriterionIR, FactRecord, Program
+from ..checker.program import CriterionIR, FactRecord, Program
 from .semantics import (DEFAULT_MAX_DERIVED, Derivation, DerivationLimit, Guard, MatchRecord, NegationCycle,
                         RunResult)
 

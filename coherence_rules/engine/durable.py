@@ -61,7 +61,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ..checker import (AllOf, AnyOf, Cmp, Const, CriterionIR, FactRecord, Has, InSet, Match, NotOf, NullRef, PathRef,
+from ..checker.program import (AllOf, AnyOf, Cmp, Const, CriterionIR, FactRecord, Has, InSet, Match, NotOf, NullRef, PathRef,
                      PatternIR, Program, RuleIR, TodayRef, operand_bindings)
 from ..runtime import paused_gc, peak_rss
 from .semantics import (DEFAULT_MAX_DERIVED, MISSING, Derivation, DerivationLimit, Guard, MatchRecord, RunResult,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterator, Optional
 
-from ..checker import CriterionIR, FactRecord, PatternIR, Program, RuleIR
+from ..checker.program import CriterionIR, FactRecord, PatternIR, Program, RuleIR
 from .semantics import (DEFAULT_MAX_DERIVED, Derivation, DerivationLimit, MatchRecord, RunResult, check_guards,
                         derive_values, derived_id, holds, split_patterns, stratify)
 

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ..checker import (AllOf, AnyOf, Cmp, Const, CriterionIR, FactRecord, Has, InSet, Match, NotOf, NullRef,
+from ..checker.program import (AllOf, AnyOf, Cmp, Const, CriterionIR, FactRecord, Has, InSet, Match, NotOf, NullRef,
                      PathRef, PatternIR, Program, RuleIR, TodayRef)
 from ..diagnostics import Diagnostic
 

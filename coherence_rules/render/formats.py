@@ -7,7 +7,7 @@ import csv
 import io
 
 from .. import __version__
-from ..report import Report, dump_json
+from ..findings.report import Report, dump_json
 from . import signed
 
 CSV_COLUMNS = ["fingerprint", "criterion", "title", "score", "label", "dimension", "status", "file", "line",

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Optional
 
 from ..diagnostics import SourceLines, render_text as render_diagnostic
-from ..findings import Finding, ProofNode
-from ..report import Report
+from ..findings.build import Finding, ProofNode
+from ..findings.report import Report
 from . import signed
 
 

@@ -105,7 +105,7 @@ def test_criteria_list_and_pages():
 
 
 def test_docs_criteria_page_is_in_sync():
-    from coherence_rules.docs import generate
+    from coherence_rules.commands.docs import generate
 
     for path, text in generate(ROOT).items():
         assert path.read_text(encoding="utf-8") == text, f"{path.name} is stale: run `make docs`"

@@ -92,7 +92,7 @@ def test_table_csv_markdown_and_html(sets, workdir):
     assert "== mauritius (ok, 7 findings)" in table.stdout
 
     rows = list(csv.DictReader(io.StringIO(invoke("batch", *sets, "-f", "csv", "--as-of", AS_OF, "-q").stdout)))
-    assert len(rows) == 11 and {r["set"] for r in rows} == {"kenya-ncm", "mauritius", "sweden"}
+    assert len(rows) == 18 and {r["set"] for r in rows} == {"agreements-nl-tr", "kenya-ncm", "mauritius", "sweden"}
     assert next(r for r in rows if r["criterion"] == "ADM-SECTOR")["set"] == "mauritius"
 
     md = invoke("batch", *sets, "-f", "markdown", "--as-of", AS_OF, "-q").stdout

@@ -9,8 +9,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from . import ast as A
-from .diagnostics import Diagnostic, Label, did_you_mean
+from ..syntax import ast as A
+from ..diagnostics import Diagnostic, Label, did_you_mean
 
 SCALARS = ("string", "number", "date", "bool")
 

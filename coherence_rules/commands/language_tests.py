@@ -11,9 +11,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .checker import FactRecord, Program, TestIR, check_test_facts
-from .diagnostics import Diagnostic
-from .findings import Finding, build_findings
+from ..checker.program import FactRecord, Program, TestIR, check_test_facts
+from ..diagnostics import Diagnostic
+from ..findings.build import Finding, build_findings
 
 
 @dataclass
@@ -92,11 +92,11 @@ def evaluate(test: TestIR, findings: list[Finding]) -> list[str]:
 def run_tests(program: Program, reference: list[FactRecord], today: dt.date, *, engine: str = "durable",
               rulesets: Optional[set[str]] = None) -> TestRun:
     """Run the program's tests (only those of ``rulesets`` when given)."""
-    from .engine import run
+    from ..engine import run
 
     compiled = None
     if engine == "durable":
-        from .engine.durable import CompiledRuleset
+        from ..engine.durable import CompiledRuleset
 
         compiled = CompiledRuleset(program)
     outcomes = []

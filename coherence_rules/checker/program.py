@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from . import ast as A
-from .diagnostics import Diagnostic, Label, did_you_mean, sort_diagnostics
+from ..syntax import ast as A
+from ..diagnostics import Diagnostic, Label, did_you_mean, sort_diagnostics
 from .schema import FieldType, Schema, TypeSpec, ValueError_, build_schema, check_member, parse_date, type_value
 
 SCORE_LABELS = {3: "indivisible", 2: "reinforcing", 1: "enabling", 0: "consistent", -1: "constraining",
@@ -1075,7 +1075,7 @@ def _check_segments(schema: Schema, segments: list, fingerprint: str, diags: lis
     same vocabulary, or its tree otherwise; if a stored record is involved in anything to report,
     everything is checked again from the trees, so diagnostics always point into the source. After
     a check with nothing to report, the modules whose records were not stored yet are stored."""
-    from .cache import store_records
+    from ..sources.cache import store_records
 
     def flatten(use_records: bool) -> tuple[list, list]:
         facts: list = []

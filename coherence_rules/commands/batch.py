@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence, TextIO
 
-from . import __version__
-from .report import Report, document_head, dump_json
+from .. import __version__
+from ..findings.report import Report, document_head, dump_json
 
 SCHEMA = "coherence-batch/1"
 STORE_SCHEMA = 1
@@ -63,8 +63,8 @@ class _Context:
     """The rulesets of a batch, parsed and checked once; compiled on first use."""
 
     def __init__(self, rulesets: Optional[Sequence[str]]):
-        from .checker import check
-        from .pipeline import load
+        from ..checker.program import check
+        from ..pipeline import load
 
         self.rulesets = None if rulesets is None else list(rulesets)
         ws = load([], self.rulesets)
@@ -78,7 +78,7 @@ class _Context:
 
     def compiled(self):
         if self._compiled is None:
-            from .engine.durable import CompiledRuleset
+            from ..engine.durable import CompiledRuleset
 
             self._compiled = CompiledRuleset(self.program)
         return self._compiled
@@ -110,7 +110,7 @@ def _context(rulesets: Optional[Sequence[str]]) -> _Context:
 def _covers_builtin_rulesets(path: str) -> bool:
     """Whether the set's path holds a shipped ruleset file (``load`` then reads that file once, as
     part of the set; such a set is checked the plain way)."""
-    from .pipeline import RULESETS_DIR
+    from ..pipeline import RULESETS_DIR
 
     rp = os.path.realpath(path)
     rd = os.path.realpath(RULESETS_DIR)
@@ -120,8 +120,8 @@ def _covers_builtin_rulesets(path: str) -> bool:
 def check_set(path: str, ctx: _Context, as_of: dt.date, max_derived: Optional[int] = None) -> Report:
     """Check one policy set with the context's rulesets: the same report as
     :func:`~coherence_rules.pipeline.run_check`, without parsing and compiling the rulesets again."""
-    from .pipeline import Workspace, paused_gc, run_check, run_workspace
-    from .sources import load_paths
+    from ..pipeline import Workspace, paused_gc, run_check, run_workspace
+    from ..sources.loader import load_paths
 
     if _covers_builtin_rulesets(path):
         return run_check([path], ctx.rulesets, as_of=as_of, max_derived=max_derived)
@@ -149,7 +149,7 @@ def _entry(name: str, report: Report) -> dict:
 
 def _stopped_entry(name: str, as_of: dt.date, message: str, help: Optional[str] = None) -> dict:
     """The entry of a set whose check stopped with E502 before it had a report of its own."""
-    from .diagnostics import Diagnostic
+    from ..diagnostics import Diagnostic
 
     report = Report(findings=[], facts=0, derived_facts=0, criteria_run=0, as_of=as_of, rulesets=[], inputs=[],
                     diagnostics=[Diagnostic.make("E502", message, None, help=help)])
@@ -221,7 +221,7 @@ def _hash_files(files: Iterable[tuple[str, Path]]) -> str:
 
 def inputs_digest(path: str) -> str:
     """SHA-256 over the set's source files: their shown paths and bytes, sorted by path."""
-    from .sources import discover, display_path
+    from ..sources.loader import discover, display_path
 
     files, _ = discover([path])
     return _hash_files([(display_path(p), p) for p, _ in files])
@@ -229,8 +229,8 @@ def inputs_digest(path: str) -> str:
 
 def rulesets_digest(rulesets: Optional[Sequence[str]]) -> str:
     """SHA-256 over the files of the rulesets (the built-in schema included)."""
-    from .pipeline import DEFAULT_RULESETS, RULESETS_DIR
-    from .sources import discover, display_path
+    from ..pipeline import DEFAULT_RULESETS, RULESETS_DIR
+    from ..sources.loader import discover, display_path
 
     files: list[tuple[str, Path]] = [("<builtin>/schema.rules", RULESETS_DIR / "schema.rules")]
     for r in (list(DEFAULT_RULESETS) if rulesets is None else list(rulesets)):
@@ -245,7 +245,7 @@ def rulesets_digest(rulesets: Optional[Sequence[str]]) -> str:
 
 def set_name(path: str) -> str:
     """A set's name: its path as check shows paths (relative to the working directory)."""
-    from .sources import display_path
+    from ..sources.loader import display_path
 
     return display_path(Path(os.path.normpath(path)))
 

@@ -11,10 +11,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Optional
 
-from . import __version__
-from .checker import SCORE_LABELS, RulesetInfo
-from .diagnostics import Diagnostic, SourceLines
-from .findings import Finding
+from .. import __version__
+from ..checker.program import SCORE_LABELS, RulesetInfo
+from ..diagnostics import Diagnostic, SourceLines
+from .build import Finding
 
 SCHEMA = "coherence-report/1"
 
@@ -109,7 +109,7 @@ class Report:
         return {f: self.sources.text(f) or "" for f in self.sources.files()}
 
     def _repr_html_(self) -> str:
-        from .render.html import render_html
+        from ..render.html import render_html
 
         return render_html(self.to_dict(), self.source_texts())
 

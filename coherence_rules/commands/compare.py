@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .report import Report, document_head, dump_json
+from ..findings.report import Report, document_head, dump_json
 
 SCHEMA = "coherence-compare/1"
 TOPIC_TYPES = ("clause", "law")
@@ -107,8 +107,8 @@ def compare_sets(a: str | Path, b: str | Path, rulesets: Optional[Sequence[str]]
                  as_of: Optional[dt.date] = None) -> CompareResult:
     """Check both sides with the same rulesets and tabulate their provisions by topic."""
     from .batch import _context, check_set, set_name
-    from .checker import check
-    from .sources import load_paths
+    from ..checker.program import check
+    from ..sources.loader import load_paths
 
     as_of = as_of or dt.date.today()
     ctx = _context(None if rulesets is None else list(rulesets))

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
-from . import ast as A
-from .diagnostics import Diagnostic, SourceLines
-from .parse import parse_source
+from ..syntax import ast as A
+from ..diagnostics import Diagnostic, SourceLines
+from ..syntax.parser import parse_source
 from .cache import cached_parse
 
 EXTENSIONS = (".policy", ".rules", ".md", ".csv")

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from . import ast as A
-from .diagnostics import Diagnostic
+from ..diagnostics import Diagnostic
 
-GRAMMAR_PATH = (Path(__file__).resolve().parent / "grammar" / "coherence.lark").resolve()
+GRAMMAR_PATH = (Path(__file__).resolve().parent.parent / "grammar" / "coherence.lark").resolve()
 
 MAX_NESTING = 100
 

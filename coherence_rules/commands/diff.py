@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .report import Report, document_head, dump_json
+from ..findings.report import Report, document_head, dump_json
 
 SCHEMA = "coherence-diff/1"
 

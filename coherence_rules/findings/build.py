@@ -12,10 +12,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .ast import Span
-from .checker import AcceptIR, CriterionIR, FactRecord, Program, render_template
-from .diagnostics import Diagnostic
-from .engine import Derivation, MatchRecord, RunResult
+from ..syntax.ast import Span
+from ..checker.program import AcceptIR, CriterionIR, FactRecord, Program, render_template
+from ..diagnostics import Diagnostic
+from ..engine import Derivation, MatchRecord, RunResult
 
 
 @dataclass
@@ -171,7 +171,7 @@ class _Builder:
 
 
 def describe_derived(f: FactRecord) -> str:
-    from .checker import describe_fact
+    from ..checker.program import describe_fact
 
     return describe_fact(f)
 

@@ -37,8 +37,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import __version__
-from . import ast as A
+from .. import __version__
+from ..syntax import ast as A
 
 #: Bumped whenever the pickled form of the syntax tree changes meaning.
 SCHEMA_VERSION = "2"
@@ -97,7 +97,7 @@ def cache_dir() -> Optional[Path]:
 def _grammar() -> str:
     global _grammar_hash
     if _grammar_hash is None:
-        from .parse import GRAMMAR_PATH
+        from ..syntax.parser import GRAMMAR_PATH
 
         try:
             _grammar_hash = hashlib.sha256(GRAMMAR_PATH.read_bytes()).hexdigest()
@@ -253,7 +253,7 @@ class CachedModule(A.Module):
         self._comments = comments
 
     def _build(self) -> None:
-        from .parse import parse_fast, parse_source
+        from ..syntax.parser import parse_fast, parse_source
 
         module = parse_fast(self._text, self.file, self.kind, self._line_offset)
         if module is None:  # only if the fast path changed since the entry was written
@@ -318,7 +318,7 @@ def cached_parse(text: str, file: str, kind: str, line_offset: int,
     (:func:`.parse.parse_fast`) and not cached: reading them is cheaper than unpickling their
     trees. Everything else (rules, schemas, tests, sources with errors) goes through the parse
     cache and Lark."""
-    from .parse import parse_fast
+    from ..syntax.parser import parse_fast
 
     k = None
     if kind == "policy" and enabled():

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from .checker import AllOf, CriterionIR, FactRecord, check
-from .diagnostics import Diagnostic, did_you_mean
-from .engine.semantics import condition_text, holds, split_patterns
+from ..checker.program import AllOf, CriterionIR, FactRecord, check
+from ..diagnostics import Diagnostic, did_you_mean
+from ..engine.semantics import condition_text, holds, split_patterns
 
 
 def _conjuncts(c) -> list:
@@ -93,10 +93,10 @@ def why_not(crit: CriterionIR, facts: list[FactRecord], store: dict[str, FactRec
 
 def explain_criterion(code: str, paths: list, rulesets: Optional[list], ids: list[str], as_of: Optional[dt.date]):
     """Returns ``(text, diagnostics, sources, status)`` with status ``ok`` or ``bad``."""
-    from .engine import run
-    from .findings import build_findings
-    from .pipeline import load
-    from .render.text import render_finding
+    from ..engine import run
+    from .build import build_findings
+    from ..pipeline import load
+    from ..render.text import render_finding
 
     as_of = as_of or dt.date.today()
     ws = load(paths, rulesets)

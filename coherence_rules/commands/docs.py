@@ -1,7 +1,7 @@
 """Documentation generated from the registries: criteria (``coherence criteria``,
 ``docs/criteria.md``) and diagnostic codes (``docs/diagnostics.md``).
 
-``python -m coherence_rules.docs`` rewrites both pages; a test keeps them in sync.
+``python -m coherence_rules.commands.docs`` rewrites both pages; a test keeps them in sync.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .checker import CriterionIR
-from .render import signed
+from ..checker.program import CriterionIR
+from ..render import signed
 
 
 def criterion_dict(c: CriterionIR) -> dict:
@@ -55,7 +55,7 @@ def criterion_markdown(c: CriterionIR, level: int = 2) -> str:
 
 def criteria_markdown(crits: list[CriterionIR]) -> str:
     out = ["# Criteria", "",
-           "Generated from the rulesets by `python -m coherence_rules.docs`; `coherence criteria CODE` prints "
+           "Generated from the rulesets by `python -m coherence_rules.commands.docs`; `coherence criteria CODE` prints "
            "the same page. A test keeps this file in sync.", "",
            "| code | score | dimension | title |", "| --- | --- | --- | --- |"]
     for c in crits:
@@ -71,15 +71,15 @@ def _anchor(title: str) -> str:
 
 
 def builtin_criteria() -> list[CriterionIR]:
-    from .checker import check
-    from .pipeline import builtin_rulesets, load
+    from ..checker.program import check
+    from ..pipeline import builtin_rulesets, load
 
     ws = load([], builtin_rulesets())
     return check(ws.rule_modules).criteria
 
 
 def generate(root: Path) -> dict[Path, str]:
-    from .diagnostics import codes_markdown
+    from ..diagnostics import codes_markdown
 
     return {root / "docs" / "criteria.md": criteria_markdown(builtin_criteria()),
             root / "docs" / "diagnostics.md": codes_markdown()}

@@ -26,7 +26,7 @@ import re
 from typing import Optional
 
 from . import ast as A
-from .runtime import paused_gc
+from ..runtime import paused_gc
 
 #: One token of a fact (blanks between tokens are skipped by ``finditer``). Tokens never span
 #: lines, so the source is read line by line and a match's start is its column. ``\S`` catches any

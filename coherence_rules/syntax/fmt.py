@@ -49,8 +49,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from . import ast as A
-from .diagnostics import Diagnostic
-from .parse import parse_source
+from ..diagnostics import Diagnostic
+from .parser import parse_source
 
 WIDTH = 100
 INDENT = 2
@@ -734,7 +734,7 @@ def format_source(text: str, file: str, kind: str = "policy", line_offset: int =
 
 def format_markdown(text: str, file: str) -> tuple[Optional[str], list[Diagnostic]]:
     """Format the fenced ``policy``/``rules`` blocks of a Markdown text; prose stays byte for byte."""
-    from .sources import markdown_blocks
+    from ..sources.loader import markdown_blocks
 
     lines = text.split("\n")
     diags: list[Diagnostic] = []
