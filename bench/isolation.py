@@ -33,12 +33,12 @@ def rss_mib() -> float:
 
 
 def isolation(runs: int) -> list[list]:
-    from coherence_rules.checker.program import check
+    from coherence_rules.checker import check
     from coherence_rules.engine import run
-    from coherence_rules.engine.durable import CompiledRuleset
-    from coherence_rules.pipeline import load
+    from coherence_rules.engine.compiler import CompiledRuleset
+    from coherence_rules.session import Session
 
-    ws = load([ROOT / "policies" / "mauritius"])
+    ws = Session([ROOT / "policies" / "mauritius"]).workspace
     program = check(ws.rule_modules + ws.policy_modules)
     for _ in range(50):  # warm up caches and allocator pools
         run(program, program.facts, TODAY)

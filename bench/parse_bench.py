@@ -5,7 +5,7 @@ Goals: >= 30,000 facts/s cold, >= 200,000 facts/s for a file unchanged since the
 For each size the text is generated once, then read in fresh processes, each figure the median of
 `--repeat` processes:
 
-- "cold" is the first `coherence_rules.parse.parse_source` in a process (imports excluded, but any
+- "cold" is the first `coherence_rules.syntax.parser.parse_source` in a process (imports excluded, but any
   grammar or parser construction the first call triggers included), "warm" a second parse of the
   same text in the same process;
 - "unchanged" reads the file as `coherence check` does on the run after one that checked it
@@ -56,14 +56,15 @@ def _worker(path: Path, mode: str) -> None:
         errors = [d for d in diagnostics if d.is_error]
         print(json.dumps({"status": "ok", "cold": cold, "warm": warm, "errors": len(errors)}))
         return
-    from coherence_rules.checker import checker
-    from coherence_rules import pipeline
+    import coherence_rules.checker as checker
+    from coherence_rules.runtime import paused_gc
+    from coherence_rules.session import Session
     from coherence_rules.sources import loader
 
-    with pipeline.paused_gc():  # as in `coherence check`
-        rules = pipeline.load([]).rule_modules  # the schema and the core ruleset, not timed
+    with paused_gc():  # as in `coherence check`
+        rules = Session().workspace.rule_modules  # the schema and the core ruleset, not timed
         started = time.perf_counter()
-        loaded = sources.load_paths([path])
+        loaded = loader.load_paths([path])
         parsed = time.perf_counter() - started
         program = checker.check(rules + loaded.modules)
         checked = time.perf_counter() - started

@@ -158,6 +158,13 @@ CODES: dict[str, CodeDoc] = {
            "derive sets a value that does not fit the derived type.",
            "score: -5", "Use a value in the allowed range."),
         # ---- E3xx: schema -----------------------------------------------------------------------------
+        _c("E218", "error", "cycle through negation",
+           "Rules depend on each other through `not` or `exists`: a rule tests the absence (or the "
+           "existence) of facts that it derives itself, directly or through other rules. Such rules "
+           "have no single answer, so nothing runs. Found by `lint` and `check` before anything runs.",
+           "rule A derives `shortage` when there is no `recruitment`; rule B derives `recruitment` when "
+           "there is no `shortage`", "Break the cycle: derive one of the types from written facts only, or "
+           "test a fact the rules do not derive."),
         _c("E301", "error", "value not in enum",
            "The field's type is an enum and the value is not one of its members.",
            "sector: helth", "Use one of the members (see the help), or extend the enum in a ruleset."),
@@ -201,9 +208,12 @@ CODES: dict[str, CodeDoc] = {
            "Rules derived more facts than the limit (default 100,000, `--max-derived`). A rule that keeps "
            "deriving new facts from its own conclusions would otherwise never stop.",
            "a rule deriving `pressure` from `pressure` with a changing field", "Make the rule's conclusion independent of its own output."),
-        _c("E502", "error", "engine error",
-           "The rule engine reported an error for a rule or a fact. The message says which.",
-           "-", "Report it with the input that triggers it."),
+        _c("E502", "error", "engine failure",
+           "The rule engine itself failed while running the rules: its process stopped (for example "
+           "killed by a signal or out of memory) or it could not store a fact. Nothing the policy set "
+           "says can cause this; the message says what happened.",
+           "the engine's process killed while it runs the rules", "Report it with the input that triggers it; "
+           "if the process ran out of memory, check a smaller set or raise the memory limit."),
     ]
 }
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from coherence_rules.commands.batch import BatchError, ProgressBar, Store, run_batch
-from coherence_rules.pipeline import run_check
+import coherence_rules
 
 POLICIES = Path(__file__).parent.parent / "policies"
 EXAMPLES = ["mauritius", "kenya-ncm", "sweden", "agreements/nl-tr-1964"]
@@ -51,7 +51,7 @@ def test_each_set_is_reported_as_check_reports_it(workdir):
     result = run_batch(example_sets(), jobs=1, as_of=AS_OF)
     assert [s["name"] for s in result.sets] == sorted(example_sets())
     for entry in result.sets:
-        report = run_check([entry["name"]], as_of=AS_OF).to_dict()
+        report = coherence_rules.check([entry["name"]], as_of=AS_OF).to_dict()
         assert entry["status"] == "ok"
         assert entry["findings"] == report["findings"]
         assert entry["summary"] == report["summary"]
@@ -99,7 +99,7 @@ def test_a_set_with_its_own_criteria_is_compiled_for_itself(workdir):
     assert result.criteria[-1] == "LOCAL-NURSE-CAP"
     plain = next(s for s in result.sets if s["name"] == "mauritius")
     assert all(f["criterion"] != "LOCAL-NURSE-CAP" for f in plain["findings"])
-    assert local["findings"] == run_check(["mauritius-local"], as_of=AS_OF).to_dict()["findings"]
+    assert local["findings"] == coherence_rules.check(["mauritius-local"], as_of=AS_OF).to_dict()["findings"]
 
 
 def test_store_skips_unchanged_sets_and_recomputes_edited_ones(workdir):

@@ -15,8 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coherence_rules.syntax import ast as A
-from coherence_rules.sources import cache
-from coherence_rules import pipeline
+from coherence_rules.session import Session
 from coherence_rules.sources.cache import CachedModule
 from coherence_rules.syntax.parser import parse_source
 
@@ -68,7 +67,7 @@ def _report(paths, rulesets=None, *, cached: bool) -> str:
     else:
         os.environ["COHERENCE_NO_CACHE"] = "1"
     try:
-        return pipeline.run_check([str(p) for p in paths], rulesets, as_of=AS_OF).to_json()
+        return Session([str(p) for p in paths], rulesets=rulesets, as_of=AS_OF).report.to_json()
     finally:
         if saved is None:
             os.environ.pop("COHERENCE_NO_CACHE", None)
@@ -77,7 +76,7 @@ def _report(paths, rulesets=None, *, cached: bool) -> str:
 
 
 def _modules(paths, rulesets=None):
-    return pipeline.load([str(p) for p in paths], rulesets).policy_modules
+    return Session([str(p) for p in paths], rulesets=rulesets).workspace.policy_modules
 
 
 def _write(d: Path, **files: str) -> list[Path]:
@@ -218,7 +217,7 @@ def test_a_damaged_entry_is_a_miss_and_is_removed(home, tmp_path, damage):
 def test_disabled_by_environment(home, tmp_path, monkeypatch):
     paths = _write(tmp_path / "set", institutions=INSTITUTIONS)
     monkeypatch.setenv("COHERENCE_NO_CACHE", "1")
-    pipeline.run_check([str(p) for p in paths], as_of=AS_OF)
+    Session([str(p) for p in paths], as_of=AS_OF).report
     assert _entries(home) == []
     assert not any(isinstance(m, CachedModule) for m in _modules(paths))
 

@@ -7,18 +7,17 @@ import datetime as dt
 import gc
 import itertools
 import json
-import random
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coherence_rules.checker.program import check
+from coherence_rules.checker import check
 from coherence_rules.diagnostics import render_all_text
 from coherence_rules.engine import DerivationLimit, run
-from coherence_rules.engine.durable import EMITTED_SHAPES, MAX_JOINS_PER_PATTERN, CompiledRuleset
+from coherence_rules.engine.compiler import EMITTED_SHAPES, MAX_JOINS_PER_PATTERN, CompiledRuleset
 from coherence_rules.syntax.parser import parse_source
-from coherence_rules.pipeline import load
+from coherence_rules.session import Session
 
 from engine_programs import facts as facts_strategy
 from engine_programs import partitioned_program
@@ -28,7 +27,7 @@ TODAY = dt.date(2026, 11, 23)
 
 
 def build(rules_text: str, policy_text: str):
-    schema = load([], [])  # the built-in schema only
+    schema = Session(rulesets=[]).workspace  # the built-in schema only
     mods = list(schema.rule_modules)
     m, d = parse_source(rules_text, "gen.rules", "rules")
     assert not d, render_all_text(d)
@@ -222,10 +221,14 @@ rule grow { when { s: step  t: step where jurisdiction == s.jurisdiction } deriv
     dur = run(program, program.facts, TODAY)
     assert len(dur.derived) == 1
     program2 = build(rules, "\n".join(f"jurisdiction J{i} {{ level: national }}" for i in range(30)))
-    with pytest.raises(DerivationLimit):
-        run(program2, program2.facts, TODAY, max_derived=10)
-    with pytest.raises(DerivationLimit):
-        run(program2, program2.facts, TODAY, max_derived=10, engine="reference")
+    # a run that stops returns the reason as a diagnostic (E501 at the rule that went past the limit)
+    for engine in ("durable", "reference"):
+        stopped = run(program2, program2.facts, TODAY, max_derived=10, engine=engine)
+        assert [d.code for d in stopped.diagnostics] == ["E501"], engine
+        assert stopped.diagnostics[0].span is not None and stopped.matches == []
+    with pytest.raises(DerivationLimit):  # the compiled ruleset itself raises; engine.run reports
+        with CompiledRuleset(program2) as c:
+            c.run(program2.facts, TODAY, max_derived=10)
 
 
 def test_compiled_ruleset_is_reused_and_runs_are_isolated():
@@ -290,11 +293,11 @@ criterion P "pairs" { dimension: internal  score: -1  source: "s"  message: "m" 
             return (2, 0)
         return real(handle, text)
 
-    import coherence_rules.engine.durable as durable_mod
+    import coherence_rules.engine.isolation as durable_mod
 
     monkeypatch.setattr(durable_mod, "FORK", False)  # the fake must run in this process to be observed
     with CompiledRuleset(program) as c:
-        monkeypatch.setattr(c, "_dre", type("E", (), {
+        monkeypatch.setattr(c, "dre", type("E", (), {
             "assert_fact": staticmethod(flaky), "start_action_for_state": staticmethod(dre.start_action_for_state),
             "complete_and_start_action": staticmethod(dre.complete_and_start_action),
             "create_ruleset": staticmethod(dre.create_ruleset)}))
@@ -307,7 +310,7 @@ criterion P "pairs" { dimension: internal  score: -1  source: "s"  message: "m" 
 @given(partitioned_program(split_safe=True), facts_strategy(), st.integers(2, 3))
 def test_differential_run_split_between_processes(rules_text, policy_text, processes):
     """A run split by partition between several child processes answers as the reference."""
-    import coherence_rules.engine.durable as durable
+    import coherence_rules.engine.isolation as durable
 
     program = build(rules_text, policy_text)
     merged = []

@@ -4,7 +4,6 @@ partitioned engine runs as the one-fact-at-a-time engine."""
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 
@@ -311,8 +310,8 @@ def test_refused_batch_is_asserted_again_one_by_one(monkeypatch):
     starts over in a fresh state, one fact at a time."""
     import durable_rules_engine as dre
 
-    import coherence_rules.engine.durable as durable_mod
-    from coherence_rules.engine.durable import CompiledRuleset
+    import coherence_rules.engine.isolation as durable_mod
+    from coherence_rules.engine.compiler import CompiledRuleset
     from tests.test_engine import SCHEMA_SMALL, TODAY, build
 
     program = build(SCHEMA_SMALL + """
@@ -328,7 +327,7 @@ criterion P "pairs" { dimension: internal  score: -1  source: "s"  message: "m" 
 
     monkeypatch.setattr(durable_mod, "FORK", False)
     with CompiledRuleset(program) as c:
-        monkeypatch.setattr(c, "_dre", type("E", (), {
+        monkeypatch.setattr(c, "dre", type("E", (), {
             "assert_fact": staticmethod(dre.assert_fact), "assert_facts": staticmethod(refusing),
             "start_action_for_state": staticmethod(dre.start_action_for_state),
             "complete_and_start_action": staticmethod(dre.complete_and_start_action),
@@ -392,7 +391,7 @@ def _content(res):
 def test_split_run_records_what_one_process_records(monkeypatch, processes):
     """Split between processes by jurisdiction, a run records the same matches (with their guard
     evidence), derived facts and derivations, in the same order, as one process."""
-    import coherence_rules.engine.durable as durable
+    import coherence_rules.engine.isolation as durable
 
     generate, coherence_engine = _bench_compiled()
     records = coherence_engine._records(generate.generate_facts(4000, 3))
@@ -412,7 +411,7 @@ def test_split_run_records_what_one_process_records(monkeypatch, processes):
 def test_split_keeps_each_partition_in_one_process():
     generate, coherence_engine = _bench_compiled()
     records = coherence_engine._records(generate.generate_facts(3000, 5))
-    from coherence_rules.engine.durable import _split
+    from coherence_rules.engine.isolation import _split
 
     owners: dict = {}
     for i, part in enumerate(_split(coherence_engine.COMPILED, records, 2)):
@@ -445,7 +444,7 @@ JOIN = 'criterion J "joined" { dimension: internal  score: -1  source: "s"  mess
      '  when { x: a  not pair where k == x.k } }', False),
 ])
 def test_a_run_is_split_only_when_the_ruleset_allows_it(rule, splittable):
-    from coherence_rules.engine.durable import CompiledRuleset
+    from coherence_rules.engine.compiler import CompiledRuleset
     from tests.test_engine import build
 
     program = build(SPLIT_SCHEMA + rule + "\n" + JOIN, "")
@@ -455,9 +454,9 @@ def test_a_run_is_split_only_when_the_ruleset_allows_it(rule, splittable):
 
 
 def test_split_run_fires_a_criterion_of_guards_only_once(monkeypatch):
-    import coherence_rules.engine.durable as durable
+    import coherence_rules.engine.isolation as durable
     from coherence_rules.engine import run
-    from coherence_rules.engine.durable import CompiledRuleset
+    from coherence_rules.engine.compiler import CompiledRuleset
     from tests.test_engine import TODAY, build
 
     rules = SPLIT_SCHEMA + 'rule p { when { x: a  y: b where k == x.k } derive pair { k: x.k } }\n' + JOIN + \
@@ -478,7 +477,7 @@ def test_split_run_fires_a_criterion_of_guards_only_once(monkeypatch):
 
 @pytest.mark.parametrize("given, expected", [("1", 1), ("3", 3), ("99", 4), ("0", None), ("two", None), ("", None)])
 def test_engine_processes_from_the_environment(monkeypatch, given, expected):
-    import coherence_rules.engine.durable as durable
+    import coherence_rules.engine.isolation as durable
 
     monkeypatch.setenv("COHERENCE_ENGINE_PROCESSES", given)
     monkeypatch.setattr(durable.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
@@ -491,11 +490,11 @@ def test_a_crashed_engine_child_is_an_engine_error(monkeypatch, processes):
     and in a split run the other children are still reaped."""
     import signal
 
-    import coherence_rules.engine.durable as durable
+    import coherence_rules.engine.isolation as durable
 
     generate, coherence_engine = _bench_compiled()
     records = coherence_engine._records(generate.generate_facts(2000, 2))
-    real = durable._Run.run
+    real = durable.EngineRun.run
 
     def crash(self, facts=None, first=True):
         if not first or processes == 1:
@@ -510,7 +509,7 @@ def test_a_crashed_engine_child_is_an_engine_error(monkeypatch, processes):
         spawned.append(pid)
         return pid, r
 
-    monkeypatch.setattr(durable._Run, "run", crash)
+    monkeypatch.setattr(durable.EngineRun, "run", crash)
     monkeypatch.setattr(durable, "_spawn", tracked)
     monkeypatch.setattr(durable, "SPLIT_MIN_FACTS", 0)
     monkeypatch.setattr(durable, "_processes", lambda: processes)

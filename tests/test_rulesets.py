@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from coherence_rules.checker.program import check
-from coherence_rules.pipeline import builtin_rulesets, load
+from coherence_rules.checker import check
+from coherence_rules.session import Session, builtin_rulesets
 
 # CRITERIA.md: code -> (score, dimension); names are public interface
 CORE = {
@@ -24,7 +24,7 @@ CORE = {
 
 @pytest.fixture(scope="module")
 def program():
-    ws = load([], builtin_rulesets())
+    ws = Session(rulesets=builtin_rulesets()).workspace
     p = check(ws.rule_modules)
     assert not p.errors
     return p

@@ -34,7 +34,7 @@ def test_wheel_contents(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     for needed in ("coherence_rules/cli.py", "coherence_rules/grammar/coherence.lark",
                    "coherence_rules/rulesets/schema.rules", "coherence_rules/rulesets/core.rules",
-                   "coherence_rules/render/templates/report.html.j2"):
+                   "coherence_rules/render/templates/report.html.j2", "coherence_rules/reference/who-ssl-2023.policy"):
         assert needed in names, needed
     assert not [n for n in names if "/" not in n and n.endswith(".py")], "no top-level modules"
     assert not [n for n in names if n.startswith(("tests/", "bench/", "policies/"))]
@@ -66,6 +66,16 @@ def test_installed_wheel_lints_and_checks_outside_the_repository(wheel, tmp_path
                            capture_output=True, text=True, env=env)
     assert check.returncode == 1, check.stdout + check.stderr
     assert "conflict[ADM-SECTOR]" in check.stdout
+    # the shipped reference facts, named `reference` where no such path exists
+    (work / "recruit").mkdir()
+    (work / "recruit" / "nhs.policy").write_text(
+        'jurisdiction ENG "England" { level: subnational }\n'
+        'instrument NHS-IR "NHS international recruitment programme" { kind: programme  jurisdiction: ENG }\n'
+        'measure NHS-IR.3 "Recruit registered nurses abroad" { instrument: NHS-IR  area: recruitment\n'
+        '  effect: facilitate  occupation: nurse  origin: [NGA]  evidence: "NHS workforce plan" }\n', encoding="utf-8")
+    who = subprocess.run([str(coherence), "check", "recruit", "--with", "reference", "--as-of", "2026-11-23"],
+                         cwd=work, capture_output=True, text=True, env=env)
+    assert who.returncode == 1 and "conflict[WHO-SAFEGUARD]" in who.stdout, who.stdout + who.stderr
     where = subprocess.run([str(py), "-c", "import coherence_rules, sys; print(coherence_rules.__file__)"],
                            cwd=work, capture_output=True, text=True, env=env)
     assert str(venv) in where.stdout and str(ROOT) not in where.stdout

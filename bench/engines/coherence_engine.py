@@ -10,14 +10,14 @@ inherits it) and returns the normalised findings of the ruleset `bench/rules.rul
     BENCH-R4 on [a]      -> ("R4", a.area, a.jurisdiction)
 
 The ruleset is read and checked once, at import (with the built-in schema), and compiled for
-durable_rules once (:class:`~coherence_rules.engine.durable.CompiledRuleset`), as a batch run does.
+durable_rules once (:class:`~coherence_rules.engine.compiler.CompiledRuleset`), as a batch run does.
 `run` times the engine stage of a real run: the dicts become checked fact records (the values are
 already typed: strings, enum members, ids), the compiled ruleset runs on them (a forked child
 asserts the facts into durable_rules, chains, evaluates guards and records every match and
 derivation), and the matches are read back as tuples. Python's cycle collector is paused during
 the stage, as `coherence check` and `coherence batch` pause it around theirs (the records hold no
 cycles). A run of at least 20,000 facts is split by jurisdiction between one child per processor
-(`coherence_rules.engine.durable.SPLIT_MIN_FACTS`), as in any coherence run of a ruleset that
+(`coherence_rules.engine.isolation.SPLIT_MIN_FACTS`), as in any coherence run of a ruleset that
 allows it.
 """
 
@@ -26,16 +26,18 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from coherence_rules.checker.program import FactRecord, check
-from coherence_rules.engine.durable import CompiledRuleset
-from coherence_rules.pipeline import load, paused_gc
+from coherence_rules.checker import check
+from coherence_rules.checker.ir import FactRecord
+from coherence_rules.engine.compiler import CompiledRuleset
+from coherence_rules.runtime import paused_gc
+from coherence_rules.session import Session
 
 RULES = Path(__file__).resolve().parents[1] / "rules.rules"
 TODAY = dt.date(2026, 1, 1)
 
 
 def _compile() -> CompiledRuleset:
-    ws = load([], rulesets=[str(RULES)])
+    ws = Session(rulesets=[str(RULES)]).workspace
     program = check(ws.rule_modules)
     errors = [d for d in ws.diagnostics + list(program.diagnostics) if d.is_error]
     if errors:

@@ -149,7 +149,7 @@ def _unique(items: list[str]) -> list[str]:
 
 
 def _dup(what: str, name: str, span: A.Span, first: Optional[A.Span]) -> Diagnostic:
-    labels = [Label(first, f"first defined here")] if first else []
+    labels = [Label(first, "first defined here")] if first else []
     help = "to add to an existing type or enum, use `extend`" if what in ("type", "enum") else None
     return Diagnostic.make("E205", f"{what} '{name}' is defined twice", span, labels=labels, help=help)
 

@@ -6,12 +6,13 @@ every set and returns a :class:`BatchResult`, whose :meth:`~BatchResult.to_dict`
 
 - **Parallelism.** Locally, a process pool (``fork`` where available: durable_rules keeps
   process-global state, so no threads); with ``scheduler``, a Dask distributed cluster. Each
-  worker process parses and checks the rulesets once and compiles their criteria and rules once
-  (:func:`_context`, a per-process cache keyed by the ruleset list and the working directory);
-  a set that brings no criteria, rules or vocabulary of its own reuses that compiled ruleset.
+  worker process parses, checks and compiles the rulesets once (:func:`shared_rulesets`, a
+  per-process :class:`~coherence_rules.session.Rulesets` keyed by the ruleset list and the working
+  directory); each set is a :class:`~coherence_rules.session.Session` on it, and a set that
+  brings no criteria, rules or vocabulary of its own runs on the shared compiled ruleset.
 - **Store.** With ``store``, every finished set is committed to a SQLite file (WAL, one
   transaction per set) under a key made of the set's name, the SHA-256 of its input files, the
-  SHA-256 of the rulesets' files, the tool version and the reference date. A rerun skips the sets
+  SHA-256 of the rulesets' and reference facts' files, the tool version and the reference date. A rerun skips the sets
   whose key is already stored, so an interrupted batch resumes where it stopped: a set is either
   wholly in the store or not at all, and the primary key makes doubles impossible.
 - **Failures.** A set with bad input fails alone (status ``failed``, with its diagnostics); the
@@ -36,10 +37,13 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence, TextIO
 
 from .. import __version__
 from ..findings.report import Report, document_head, dump_json
+
+if TYPE_CHECKING:
+    from ..session import Rulesets
 
 SCHEMA = "coherence-batch/1"
 STORE_SCHEMA = 1
@@ -59,77 +63,35 @@ class BatchError(Exception):
 # ---- the rulesets part, once per process ------------------------------------------------------------------------
 
 
-class _Context:
-    """The rulesets of a batch, parsed and checked once; compiled on first use."""
-
-    def __init__(self, rulesets: Optional[Sequence[str]]):
-        from ..checker.program import check
-        from ..pipeline import load
-
-        self.rulesets = None if rulesets is None else list(rulesets)
-        ws = load([], self.rulesets)
-        self.rule_modules = ws.rule_modules
-        self.sources = ws.sources
-        self.diagnostics = list(ws.diagnostics)
-        self.program = check(ws.rule_modules)
-        self.all_diagnostics = self.diagnostics + list(self.program.diagnostics)
-        self.errors = [d for d in self.all_diagnostics if d.is_error]
-        self._compiled = None
-
-    def compiled(self):
-        if self._compiled is None:
-            from ..engine.durable import CompiledRuleset
-
-            self._compiled = CompiledRuleset(self.program)
-        return self._compiled
-
-    @property
-    def criteria(self) -> list[str]:
-        return [c.code for c in self.program.criteria]
-
-    @property
-    def ruleset_info(self) -> list[dict]:
-        return [{"name": r.name, "title": r.title, "version": r.version}
-                for r in self.program.rulesets if r.name != "schema"]
+_rulesets_cache: dict[tuple, "Rulesets"] = {}
+_rulesets_lock = threading.Lock()
 
 
-_contexts: dict[tuple, _Context] = {}
-_context_lock = threading.Lock()
+def shared_rulesets(names: Optional[Sequence[str]]) -> "Rulesets":
+    """The rulesets of a batch, parsed once per process (and per working directory), checked and
+    compiled on first use: every set a process checks shares them."""
+    from ..session import Rulesets
+
+    key = (None if names is None else tuple(names), os.getcwd())
+    with _rulesets_lock:
+        rules = _rulesets_cache.get(key)
+        if rules is None:
+            rules = _rulesets_cache[key] = Rulesets(names)
+        return rules
 
 
-def _context(rulesets: Optional[Sequence[str]]) -> _Context:
-    """The per-process cache: one context per ruleset list and working directory."""
-    key = (None if rulesets is None else tuple(rulesets), os.getcwd())
-    with _context_lock:
-        ctx = _contexts.get(key)
-        if ctx is None:
-            ctx = _contexts[key] = _Context(rulesets)
-        return ctx
+def check_set(path: str, rules: "Rulesets", as_of: dt.date, max_derived: Optional[int] = None,
+              with_paths: Sequence[str] = ()) -> Report:
+    """Check one policy set with shared rulesets: the same report as ``coherence check``, without
+    parsing, checking and compiling the rulesets again."""
+    from ..session import Session
+
+    return Session([path], with_paths=with_paths, rules=rules, as_of=as_of, max_derived=max_derived).report
 
 
-def _covers_builtin_rulesets(path: str) -> bool:
-    """Whether the set's path holds a shipped ruleset file (``load`` then reads that file once, as
-    part of the set; such a set is checked the plain way)."""
-    from ..pipeline import RULESETS_DIR
-
-    rp = os.path.realpath(path)
-    rd = os.path.realpath(RULESETS_DIR)
-    return rp == rd or rp.startswith(rd + os.sep) or rd.startswith(rp + os.sep)
-
-
-def check_set(path: str, ctx: _Context, as_of: dt.date, max_derived: Optional[int] = None) -> Report:
-    """Check one policy set with the context's rulesets: the same report as
-    :func:`~coherence_rules.pipeline.run_check`, without parsing and compiling the rulesets again."""
-    from ..pipeline import Workspace, paused_gc, run_check, run_workspace
-    from ..sources.loader import load_paths
-
-    if _covers_builtin_rulesets(path):
-        return run_check([path], ctx.rulesets, as_of=as_of, max_derived=max_derived)
-    with paused_gc():
-        loaded = load_paths([path])
-    ws = Workspace(rule_modules=ctx.rule_modules, policy_modules=loaded.modules, sources=loaded.sources,
-                   diagnostics=list(ctx.diagnostics) + list(loaded.diagnostics), inputs=list(loaded.files))
-    return run_workspace(ws, as_of=as_of, max_derived=max_derived, compiled=ctx.compiled())
+def ruleset_info(rules: "Rulesets") -> list[dict]:
+    return [{"name": r.name, "title": r.title, "version": r.version}
+            for r in rules.alone().program.rulesets if r.name != "schema"]
 
 
 def _entry(name: str, report: Report) -> dict:
@@ -167,12 +129,13 @@ def _crash_entry(name: str, message: str, as_of: dt.date) -> dict:
 def check_set_task(spec: dict) -> dict:
     """Check one set described by a plain dict and return its entry: the function the process
     pool and Dask workers run. ``spec``: ``name``, ``path``, ``rulesets``, ``as_of`` (ISO date),
-    ``cwd`` (paths in results are shown relative to it), ``max_derived``."""
+    ``cwd`` (paths in results are shown relative to it), ``max_derived``, ``with`` (reference
+    paths)."""
     with _cwd(spec.get("cwd")):
         as_of = dt.date.fromisoformat(spec["as_of"])
         try:
-            ctx = _context(spec["rulesets"])
-            report = check_set(spec["path"], ctx, as_of, spec.get("max_derived"))
+            rules = shared_rulesets(spec["rulesets"])
+            report = check_set(spec["path"], rules, as_of, spec.get("max_derived"), spec.get("with") or ())
             return _entry(spec["name"], report)
         except RecursionError:
             return _stopped_entry(spec["name"], as_of, "the input nests too deeply to analyse")
@@ -227,19 +190,16 @@ def inputs_digest(path: str) -> str:
     return _hash_files([(display_path(p), p) for p, _ in files])
 
 
-def rulesets_digest(rulesets: Optional[Sequence[str]]) -> str:
-    """SHA-256 over the files of the rulesets (the built-in schema included)."""
-    from ..pipeline import DEFAULT_RULESETS, RULESETS_DIR
+def rulesets_digest(rules: "Rulesets", with_paths: Sequence[str] = ()) -> str:
+    """SHA-256 over what every set of a batch shares: the files of the rulesets (the built-in schema
+    included) and of the reference facts (``--with``)."""
+    from ..session import resolve_reference
     from ..sources.loader import discover, display_path
 
-    files: list[tuple[str, Path]] = [("<builtin>/schema.rules", RULESETS_DIR / "schema.rules")]
-    for r in (list(DEFAULT_RULESETS) if rulesets is None else list(rulesets)):
-        builtin = RULESETS_DIR / f"{r}.rules"
-        if r and "/" not in r and not r.endswith(".rules") and builtin.is_file():
-            files.append((f"<builtin>/{builtin.name}", builtin))
-        else:
-            found, _ = discover([r])
-            files += [(display_path(p), p) for p, _ in found] or [(f"<missing>/{r}", Path(os.devnull))]
+    files: list[tuple[str, Path]] = [(shown, Path(real)) for shown, real in rules.files.items()]
+    if with_paths:
+        found, _ = discover([resolve_reference(p) for p in with_paths])
+        files += [("<with>/" + display_path(p), p) for p, _ in found]
     return _hash_files(files)
 
 
@@ -470,23 +430,25 @@ def _worker_init() -> None:
 def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequence[str]] = None, jobs: Optional[int] = None,
               store: Optional[str | os.PathLike] = None, scheduler: Optional[str] = None,
               as_of: Optional[dt.date] = None, progress: Optional[ProgressBar] = None,
-              max_derived: Optional[int] = None) -> BatchResult:
+              max_derived: Optional[int] = None, with_paths: Sequence[str | os.PathLike] = ()) -> BatchResult:
     """Check every path in ``set_paths`` as one policy set.
 
     ``jobs``: worker processes (default: the number of CPUs); ``store``: a SQLite file to commit
     results to and resume from; ``scheduler``: ``None`` for the local process pool, ``"local"``
     for a Dask cluster on this machine (loopback only), or a Dask scheduler address
     (``tcp://host:port``); ``progress``: a :class:`ProgressBar` (or an object with ``start``,
-    ``update`` and ``finish``). Raises :class:`BatchError` when the rulesets do not check, the
-    store is unusable, or Dask is missing.
+    ``update`` and ``finish``); ``with_paths``: reference facts that join every set. Raises
+    :class:`BatchError` when the rulesets do not check, the store is unusable, or Dask is missing.
     """
     t0 = time.perf_counter()
     as_of = as_of or dt.date.today()
     jobs = max(1, jobs or os.cpu_count() or 1)
     rulesets = None if rulesets is None else list(rulesets)
-    ctx = _context(rulesets)  # parsed here once; forked workers inherit it
-    if ctx.errors:
-        raise BatchError("the rulesets have errors", ctx.all_diagnostics, ctx.sources)
+    with_paths = [str(p) for p in with_paths]
+    rules = shared_rulesets(rulesets)  # parsed, checked and compiled here once; forked workers inherit it
+    if rules.errors:
+        raise BatchError("the rulesets have errors", rules.all_diagnostics, rules.sources)
+    rules.alone().run_until("compile")
     if scheduler is not None:
         _import_dask()
 
@@ -496,7 +458,7 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
         if name not in seen:
             seen[name] = _Set(name, str(p), inputs_digest(str(p)))
     sets = [seen[k] for k in sorted(seen)]
-    rules_sha = rulesets_digest(rulesets)
+    rules_sha = rulesets_digest(rules, with_paths)
     day = as_of.isoformat()
 
     db = Store(store) if store is not None else None
@@ -523,7 +485,7 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
 
         cwd = os.getcwd()
         specs = {s.name: {"name": s.name, "path": s.path, "rulesets": rulesets, "as_of": day, "cwd": cwd,
-                          "max_derived": max_derived} for s in todo}
+                          "max_derived": max_derived, "with": with_paths} for s in todo}
         interrupted = False
         try:
             if not todo:
@@ -545,9 +507,9 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
         if db is not None:
             db.close()
 
-    criteria = list(ctx.criteria)
+    criteria = [c.code for c in rules.alone().program.criteria]
     extra = sorted({f["criterion"] for e in entries.values() for f in e["findings"]} - set(criteria))
-    return BatchResult(sets=[entries[s.name] for s in sets], criteria=criteria + extra, rulesets=ctx.ruleset_info,
+    return BatchResult(sets=[entries[s.name] for s in sets], criteria=criteria + extra, rulesets=ruleset_info(rules),
                        as_of=as_of, reused=reused, computed=len(todo), elapsed=time.perf_counter() - t0,
                        interrupted=interrupted)
 

@@ -89,10 +89,13 @@ class CompareResult:
         return dump_json(self.to_dict())
 
 
-def _provisions(program) -> dict[str, list[dict]]:
+def _provisions(program, files: set[str]) -> dict[str, list[dict]]:
+    """The clauses and laws written in ``files`` (the set's own, not its references), by topic."""
     out: dict[str, list[dict]] = {}
     for f in sorted(program.facts, key=lambda f: f.id):
         if f.type not in TOPIC_TYPES or not isinstance(f.values.get("topic"), str):
+            continue
+        if f.span is None or f.span.file not in files:
             continue
         loc = {"file": f.span.file, "line": f.span.line, "column": f.span.column} if f.span else None
         out.setdefault(f.values["topic"], []).append({
@@ -104,22 +107,22 @@ def _provisions(program) -> dict[str, list[dict]]:
 
 
 def compare_sets(a: str | Path, b: str | Path, rulesets: Optional[Sequence[str]] = None, *,
-                 as_of: Optional[dt.date] = None) -> CompareResult:
-    """Check both sides with the same rulesets and tabulate their provisions by topic."""
-    from .batch import _context, check_set, set_name
-    from ..checker.program import check
-    from ..sources.loader import load_paths
+                 with_paths: Sequence[str | Path] = (), as_of: Optional[dt.date] = None) -> CompareResult:
+    """Check both sides with the same rulesets and reference facts (parsed and checked once each)
+    and tabulate their provisions by topic."""
+    from ..session import Rulesets, Session
+    from .batch import set_name
 
     as_of = as_of or dt.date.today()
-    ctx = _context(None if rulesets is None else list(rulesets))
+    rules = Rulesets(rulesets)
     sides = []
     order: list[str] = []
     for path in (a, b):
-        report = check_set(str(path), ctx, as_of)
-        side = Side(set_name(str(path)), report)
-        if not report.errors:
-            program = check(ctx.rule_modules + load_paths([str(path)]).modules)
-            side.provisions = _provisions(program)
+        session = Session([path], with_paths=with_paths, rules=rules, as_of=as_of)
+        side = Side(set_name(str(path)), session.report)
+        program = session.program
+        if not side.report.errors and program is not None:
+            side.provisions = _provisions(program, set(session.workspace.inputs))
             topic = program.schema.enums.get("topic")
             for m in (topic.members if topic else []):
                 if m not in order:

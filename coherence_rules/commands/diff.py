@@ -82,13 +82,20 @@ class DiffResult:
         return dump_json(self.to_dict())
 
 
-def diff_sets(old: str | Path, new: str | Path, rulesets: Optional[Sequence[str]] = None, *,
+def diff_sets(old: str | Path | Sequence[str | Path], new: str | Path | Sequence[str | Path],
+              rulesets: Optional[Sequence[str]] = None, *, with_paths: Sequence[str | Path] = (),
               as_of: Optional[dt.date] = None, max_derived: Optional[int] = None) -> DiffResult:
-    """Check both versions with the same rulesets and reference date and match their findings."""
-    from .batch import _context, check_set, set_name
+    """Check both versions (each a path, or a list of paths) with the same rulesets, reference
+    facts and reference date, and match their findings."""
+    from ..session import Rulesets, Session
+    from .batch import set_name
 
     as_of = as_of or dt.date.today()
-    ctx = _context(None if rulesets is None else list(rulesets))
-    a = check_set(str(old), ctx, as_of, max_derived)
-    b = check_set(str(new), ctx, as_of, max_derived)
-    return DiffResult(set_name(str(old)), set_name(str(new)), a, b, as_of)
+    rules = Rulesets(rulesets)
+    sides = []
+    for version in (old, new):
+        paths = [version] if isinstance(version, (str, Path)) else list(version)
+        session = Session(paths, with_paths=with_paths, rules=rules, as_of=as_of, max_derived=max_derived)
+        sides.append((" + ".join(set_name(str(p)) for p in paths), session.report))
+    (old_name, a), (new_name, b) = sides
+    return DiffResult(old_name, new_name, a, b, as_of)

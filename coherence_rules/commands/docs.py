@@ -9,8 +9,10 @@ from __future__ import annotations
 import sys
 import textwrap
 from pathlib import Path
+from typing import Optional
 
-from ..checker.program import CriterionIR
+from ..checker.ir import CriterionIR
+from ..findings.report import dump_json
 from ..render import signed
 
 
@@ -70,12 +72,33 @@ def _anchor(title: str) -> str:
     return "".join(ch for ch in title.lower().replace(" ", "-") if ch.isalnum() or ch == "-")
 
 
-def builtin_criteria() -> list[CriterionIR]:
-    from ..checker.program import check
-    from ..pipeline import builtin_rulesets, load
+def criteria_view(crits: list[CriterionIR], code: Optional[str], fmt: str) -> Optional[str]:
+    """``coherence criteria [CODE]``: the list of criteria, or one criterion's page, in ``fmt``
+    (text, json or markdown); None when no criterion has that code."""
+    if code:
+        c = next((c for c in crits if c.code == code), None)
+        if c is None:
+            return None
+        if fmt == "json":
+            return dump_json(criterion_dict(c)).rstrip("\n")
+        return criterion_markdown(c) if fmt == "markdown" else criterion_text(c)
+    if fmt == "json":
+        return dump_json([criterion_dict(c) for c in crits]).rstrip("\n")
+    return criteria_markdown(crits) if fmt == "markdown" else criteria_table(crits)
 
-    ws = load([], builtin_rulesets())
-    return check(ws.rule_modules).criteria
+
+def unknown_criterion(code: str, crits: list[CriterionIR]) -> str:
+    from ..diagnostics import did_you_mean
+
+    hint = did_you_mean(code, [c.code for c in crits])
+    return f"unknown criterion '{code}'" + (f"; {hint}" if hint else "")
+
+
+def builtin_criteria() -> list[CriterionIR]:
+    """Every criterion of the shipped rulesets."""
+    from ..session import Session, builtin_rulesets
+
+    return Session(rulesets=builtin_rulesets()).program.criteria
 
 
 def generate(root: Path) -> dict[Path, str]:

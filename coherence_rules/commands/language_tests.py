@@ -7,11 +7,11 @@ fired in at least one test.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..checker.program import FactRecord, Program, TestIR, check_test_facts
+from ..checker import check_test_facts
+from ..checker.ir import TestIR
 from ..diagnostics import Diagnostic
 from ..findings.build import Finding, build_findings
 
@@ -89,39 +89,38 @@ def evaluate(test: TestIR, findings: list[Finding]) -> list[str]:
     return failures
 
 
-def run_tests(program: Program, reference: list[FactRecord], today: dt.date, *, engine: str = "durable",
-              rulesets: Optional[set[str]] = None) -> TestRun:
-    """Run the program's tests (only those of ``rulesets`` when given)."""
-    from ..engine import run
+def run_tests(session, *, rulesets: Optional[set[str]] = None) -> Optional[TestRun]:
+    """Run the tests of ``session``'s program (only those of ``rulesets`` when given), each on the
+    rulesets' reference facts plus its own ``given`` facts, on the session's compiled ruleset.
+    None when the rulesets do not check (``session.diagnostics`` say why)."""
+    from .. import engine
 
-    compiled = None
-    if engine == "durable":
-        from ..engine.durable import CompiledRuleset
-
-        compiled = CompiledRuleset(program)
+    if not session.run_until("compile") or session.stopped is not None:
+        return None
+    program, compiled, today = session.program, session.compiled, session.as_of
+    rule_files = {m.file for m in session.workspace.rule_modules}
+    reference = [f for f in program.facts if f.span is not None and f.span.file in rule_files]
     outcomes = []
     fired_c: set[str] = set()
     fired_r: set[str] = set()
-    tests = [t for t in program.tests if rulesets is None or t.ruleset in rulesets]
-    try:
-        for t in tests:
-            loc = f"{t.span.file}:{t.span.line}"
-            facts, diags = check_test_facts(program, t, reference)
-            if any(d.is_error for d in diags):
-                outcomes.append(TestOutcome(t.name, t.ruleset, loc, False, ["the given facts do not check"],
-                                            [], diags))
-                continue
-            result = run(program, facts, today, engine=engine, compiled=compiled)
-            store = {f.id: f for f in facts}
-            store.update(result.derived)
-            findings, _, _ = build_findings(program, result, store, today)
-            fired_c |= {f.criterion for f in findings}
-            fired_r |= {d.rule for ds in result.derivations.values() for d in ds}
-            failures = evaluate(t, findings)
-            outcomes.append(TestOutcome(t.name, t.ruleset, loc, not failures, failures, findings, diags))
-    finally:
-        if compiled is not None:
-            compiled.close()
+    for t in (t for t in program.tests if rulesets is None or t.ruleset in rulesets):
+        loc = f"{t.span.file}:{t.span.line}"
+        facts, diags = check_test_facts(program, t, reference)
+        if any(d.is_error for d in diags):
+            outcomes.append(TestOutcome(t.name, t.ruleset, loc, False, ["the given facts do not check"], [], diags))
+            continue
+        result = engine.run(program, facts, today, engine=session.engine, compiled=compiled)
+        if result.diagnostics:
+            outcomes.append(TestOutcome(t.name, t.ruleset, loc, False, ["the run stopped"], [],
+                                        diags + result.diagnostics))
+            continue
+        store = {f.id: f for f in facts}
+        store.update(result.derived)
+        findings, _, _ = build_findings(program, result, store, today)
+        fired_c |= {f.criterion for f in findings}
+        fired_r |= {d.rule for ds in result.derivations.values() for d in ds}
+        failures = evaluate(t, findings)
+        outcomes.append(TestOutcome(t.name, t.ruleset, loc, not failures, failures, findings, diags))
     criteria = [c.code for c in program.criteria if rulesets is None or c.ruleset in rulesets]
     rules = [r.name for r in program.rules if rulesets is None or r.ruleset in rulesets]
     return TestRun(outcomes, criteria, rules, fired_c, fired_r)

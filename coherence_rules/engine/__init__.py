@@ -1,8 +1,54 @@
-"""Run stage: criteria and rules over a policy set's facts.
+"""The compile and run stages: criteria and rules compiled to a durable_rules ruleset
+(:mod:`.compiler`), run through its C API with no ``Host`` and no background threads (:mod:`.durable_run`),
+in a child process (:mod:`.isolation`); what conditions mean is :mod:`.semantics`, what a run
+produces :mod:`.records`. The reference evaluator (:mod:`.reference`) gives the same answers by
+plain nested loops: it is the oracle of the differential tests, and ``engine="reference"`` runs it.
+No durable_rules object leaves this package.
 
-:func:`run` uses the durable_rules engine (:mod:`.durable`); the reference evaluator
-(:mod:`.reference`) gives the same answers by plain nested loops and serves ``explain`` and the
-differential tests.
+What durable_rules is given, and why (see ENGINE_NOTES in the design documents):
+
+- **Only safe condition shapes.** Every pattern compiles to exactly one shape:
+  ``{"$and": [{"t": TYPE}, {"pN": 1}, {"kA": {ALIAS: "kB"}}, ...]}``: a type test, one flag test,
+  and equality joins to earlier aliases. :data:`.compiler.EMITTED_SHAPES` lists them; a test runs each
+  against the reference evaluator. No ``$not``, no ``$or``/``any``, no non-equality join, no regex
+  reaches the engine, so the segfault of non-equality joins inside ``$and`` (upstream #381), the
+  order-dependent negation and the union-firing of ``any`` cannot happen.
+- **Single-fact conditions are precomputed.** Everything a pattern says about its own fact
+  (constants, ``in``, ``matches`` with Python regular expressions, ``contains``, ``today``,
+  presence) is evaluated once per fact in Python and handed over as a flag ``pN: 1``.
+- **Only joins reach the engine.** A disjunct with one positive pattern is activated, in Python,
+  by each fact its flag holds for: asserting the fact and decoding the activation back would
+  give the same answer slower. durable_rules is given only the facts, flags and keys that
+  disjuncts with several patterns test.
+- **Joins compare canonical strings.** Join keys are type-tagged strings (``s:nurse``, ``n:1``,
+  ``d:2020-01-01``), so durable_rules' value coercions (``"1" == 1``, int/float joins) cannot
+  change an answer. No user value reaches the engine otherwise: facts carry only ``id``, ``t``,
+  flags and keys.
+- **Other joins are residual filters** evaluated in Python on each activation (``!=``, ``<``,
+  ``contains`` between two facts, comparisons through ``or``): always right, and quadratic only
+  where the criterion itself is.
+- **Disjunctions across facts** become one durable rule per disjunct.
+- **Negation is stratified.** ``not``/``exists`` patterns never reach the engine: they are
+  evaluated in Python when an activation is processed, and activations are processed stratum by
+  stratum, criteria last, so the facts a guard looks at are complete whatever the order of facts
+  in the files.
+- **Ids.** Each fact gets an explicit id; a duplicate-id answer (code 2) for a fact that is new
+  means the engine's 32-bit id hash collided (upstream #376): the fact is re-asserted under
+  another internal id, never merged.
+- **Partitions.** When all joins share one field, facts go to separate states by its value
+  (:meth:`.compiler.CompiledRuleset._partition_field`, at most :data:`.durable_run.MAX_STATES` states), and a large run
+  of a ruleset that allows it is split by that field between one child process per processor
+  (:func:`.isolation.run_forked`, :meth:`.compiler.CompiledRuleset._splittable`).
+- **Isolation by process.** durable_rules cannot be cleaned up reliably after a run: measured,
+  ``delete_state`` double-frees whenever the state holds partial join frames (the normal case),
+  ``retract_fact`` crashes for some states of rulesets with many rules, and ``delete_ruleset``
+  leaks about 100 KB per ruleset. So the durable ruleset of a compiled definition is created once
+  per process (a small cache, :func:`.compiler._acquire`) and never touched again by the parent: each run
+  forks a child process that inherits the ruleset copy-on-write, asserts and matches, sends its
+  records back through a pipe, and exits. The parent's memory does not grow however many runs it
+  makes, one run cannot see another's facts, and a crash of the engine becomes an ``E502``
+  diagnostic instead of killing the caller. Where ``fork`` is not available the run happens in
+  process on a fresh ruleset that is then abandoned (correct, but it leaks).
 """
 
 from __future__ import annotations
@@ -10,24 +56,59 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from ..checker.program import CriterionIR, FactRecord, Program
-from .semantics import (DEFAULT_MAX_DERIVED, Derivation, DerivationLimit, Guard, MatchRecord, NegationCycle,
-                        RunResult)
+from ..checker.ir import CriterionIR, FactRecord, Program
+from ..diagnostics import Diagnostic
+from .compiler import CompiledRuleset
+from .records import (Derivation, DerivationLimit, EngineError, Guard, MatchRecord, NegationCycle, RunResult)
+from .semantics import DEFAULT_MAX_DERIVED
 
 ENGINES = ("durable", "reference")
 
 
+def compile(program: Program, criteria: Optional[list[CriterionIR]] = None) -> CompiledRuleset:
+    """The program's criteria (or only ``criteria``) and rules compiled for durable_rules, reusable
+    for any number of runs (each run gets its own state). Raises :class:`NegationCycle` for rules
+    that depend on each other through ``not``/``exists`` (the check stage reports those first)."""
+    return CompiledRuleset(program, criteria)
+
+
 def run(program: Program, facts: list[FactRecord], today: dt.date, *, engine: str = "durable",
-        max_derived: int = DEFAULT_MAX_DERIVED, compiled=None) -> RunResult:
-    """Forward-chain the program's rules over ``facts`` and match its criteria."""
-    if engine == "reference":
-        from .reference import run_reference
+        max_derived: int = DEFAULT_MAX_DERIVED, compiled: Optional[CompiledRuleset] = None) -> RunResult:
+    """Forward-chain the program's rules over ``facts`` and match its criteria, on durable_rules
+    (reusing ``compiled`` when given) or on the reference evaluator. A run that stops (more derived
+    facts than ``max_derived``, an engine failure, rules that depend on each other through
+    negation) returns a result whose ``diagnostics`` say why (E501, E502, E218) instead of
+    raising."""
+    from .isolation import run_compiled
+    from .reference import run_reference
 
-        return run_reference(program, facts, today, max_derived)
-    from .durable import run_durable
+    try:
+        if engine == "reference":
+            return run_reference(program, facts, today, max_derived)
+        if compiled is not None:
+            return run_compiled(compiled, facts, today, max_derived)
+        with CompiledRuleset(program) as c:
+            return run_compiled(c, facts, today, max_derived)
+    except DerivationLimit as e:
+        return RunResult(diagnostics=[Diagnostic.make(
+            "E501", str(e), _rule_span(program, e.rule), help="raise --max-derived if the policy set is really that large")])
+    except NegationCycle as e:
+        return RunResult(diagnostics=[cycle_diagnostic(program, e)])
+    except EngineError as e:
+        return RunResult(diagnostics=[Diagnostic.make(
+            "E502", f"the rule engine failed: {e}", None,
+            help="this is a bug; please report it with the policy set and rulesets that trigger it")])
 
-    return run_durable(program, facts, today, max_derived, compiled=compiled)
+
+def cycle_diagnostic(program: Program, e: NegationCycle) -> Diagnostic:
+    """E218 for rules that depend on each other through ``not``/``exists``."""
+    return Diagnostic.make("E218", str(e), _rule_span(program, e.rules[0]) if e.rules else None,
+                           help="a rule cannot depend, through `not` or `exists`, on what it derives itself")
 
 
-__all__ = ["run", "RunResult", "MatchRecord", "Derivation", "Guard", "DerivationLimit", "NegationCycle", "ENGINES",
-           "DEFAULT_MAX_DERIVED"]
+def _rule_span(program: Program, name: str):
+    return next((r.span for r in program.rules if r.name == name), None)
+
+
+__all__ = ["compile", "run", "cycle_diagnostic", "CompiledRuleset", "RunResult", "MatchRecord", "Derivation", "Guard",
+           "DerivationLimit", "NegationCycle", "EngineError", "ENGINES", "DEFAULT_MAX_DERIVED"]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterator, Optional
 
-from ..checker.program import CriterionIR, FactRecord, PatternIR, Program, RuleIR
-from .semantics import (DEFAULT_MAX_DERIVED, Derivation, DerivationLimit, MatchRecord, RunResult, check_guards,
+from ..checker.ir import CriterionIR, FactRecord, PatternIR, Program
+from .records import Derivation, DerivationLimit, MatchRecord, RunResult
+from .semantics import (DEFAULT_MAX_DERIVED, check_guards,
                         derive_values, derived_id, holds, split_patterns, stratify)
 
 

@@ -1,9 +1,14 @@
-"""What conditions mean, once, for both engines; and what a run produces.
+"""What conditions mean, once, for both engines.
 
-Both the durable_rules engine (:mod:`.durable`) and the reference evaluator (:mod:`.reference`)
-evaluate single-fact conditions, residual join conditions and ``not``/``exists`` guards through
-:func:`holds`, so they can only differ in how they *combine* facts: joins, chaining, negation
-order. That is exactly what the differential test compares.
+:func:`holds` is the meaning of a condition; everything else here is derived from it and must
+agree with it: :func:`fast_test` and :func:`single_fact_test` compile single-fact conditions into
+quick closures (each falls back to :func:`holds` for a shape it does not know), :func:`key_text`
+and :func:`index_value` are the canonical forms under which values that ``==`` holds for meet in
+joins and indexes, and :func:`check_guards` evaluates ``not``/``exists``. Both the durable_rules
+engine (:mod:`.durable_run`) and the reference evaluator (:mod:`.reference`) evaluate conditions only
+through these, so they can only differ in how they *combine* facts: joins, chaining, negation
+order. That is what the differential test compares; ``tests/engine/test_semantics.py`` holds the
+closures to :func:`holds` shape by shape.
 """
 
 from __future__ import annotations
@@ -11,78 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ..checker.program import (AllOf, AnyOf, Cmp, Const, CriterionIR, FactRecord, Has, InSet, Match, NotOf, NullRef,
-                     PathRef, PatternIR, Program, RuleIR, TodayRef)
-from ..diagnostics import Diagnostic
+from ..checker.ir import (AllOf, AnyOf, Cmp, Const, FactRecord, Has, InSet, Match, NotOf, NullRef, PathRef, PatternIR, RuleIR, TodayRef)
+from .records import Guard, NegationCycle
 
 MISSING = object()
 
 DEFAULT_MAX_DERIVED = 100_000
-
-
-class DerivationLimit(Exception):
-    """More facts were derived than the limit allows."""
-
-    def __init__(self, limit: int, rule: str):
-        super().__init__(f"rules derived more than {limit} facts (last: rule '{rule}')")
-        self.limit = limit
-        self.rule = rule
-
-
-@dataclass(frozen=True, slots=True)
-class Guard:
-    """Evidence for a ``not`` or ``exists`` pattern of one match: what was absent, or which fact
-    (the first by id) showed existence."""
-
-    kind: str  # "not" | "exists"
-    text: str
-    witness: Optional[str] = None
-
-
-@dataclass(frozen=True, slots=True)
-class Derivation:
-    rule: str
-    premises: tuple[tuple[str, str], ...]  # (binding, fact id) per positive pattern
-    guards: tuple[Guard, ...] = ()
-
-
-@dataclass(slots=True)
-class MatchRecord:
-    """One firing of a criterion: the facts bound to its positive patterns, and its guards."""
-
-    criterion: str
-    bindings: tuple[tuple[str, str], ...]
-    guards: tuple[Guard, ...] = ()
-
-    @property
-    def fact_ids(self) -> tuple[str, ...]:
-        return tuple(sorted({fid for _, fid in self.bindings}))
-
-
-@dataclass
-class RunResult:
-    """What an engine produced: criterion matches (one per distinct set of facts) and derived facts
-    with every derivation of each."""
-
-    matches: list[MatchRecord] = field(default_factory=list)
-    derived: dict[str, FactRecord] = field(default_factory=dict)
-    derivations: dict[str, list[Derivation]] = field(default_factory=dict)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    #: memory private to the child processes that ran the engine, in bytes, summed over children
-    #: that ran at once (pages they allocated or copied from the parent); 0 when not known
-    child_memory: int = 0
-    #: peak resident set size of the process when it forked those children, in bytes, plus what it
-    #: received from them; with ``child_memory``, the most the run held at once (0: not known)
-    parent_memory: int = 0
-
-    def finding_keys(self) -> set[tuple[str, tuple[str, ...]]]:
-        return {(m.criterion, m.fact_ids) for m in self.matches}
-
-    def derivation_keys(self) -> set[tuple[str, str, tuple[str, ...]]]:
-        return {(fid, d.rule, tuple(sorted(f for _, f in d.premises))) for fid, ds in self.derivations.items() for d in ds}
 
 
 # ---- values --------------------------------------------------------------------------------------------------
@@ -312,12 +253,6 @@ def derive_values(rule: RuleIR, env: dict[str, FactRecord], facts: dict[str, Fac
 # ---- stratification --------------------------------------------------------------------------------------------
 
 
-class NegationCycle(Exception):
-    def __init__(self, rules: list[str]):
-        super().__init__("rules depend on each other through `not`/`exists`: " + ", ".join(rules))
-        self.rules = rules
-
-
 def stratify(rules: list[RuleIR]) -> dict[str, int]:
     """Stratum of each rule: a rule comes after every rule deriving a type it tests with
     ``not``/``exists`` (strictly) or matches positively (same stratum or later). Criteria derive
@@ -347,3 +282,224 @@ def stratify(rules: list[RuleIR]) -> dict[str, int]:
 
 def split_patterns(patterns: list[PatternIR]) -> tuple[list[PatternIR], list[PatternIR]]:
     return [p for p in patterns if p.kind == "match"], [p for p in patterns if p.kind != "match"]
+
+
+# ---- compiled single-fact tests -------------------------------------------------------------------
+
+def key_text(v: Any) -> Optional[str]:
+    """Canonical, type-tagged text of a join value; None for values that do not join."""
+    if v.__class__ is str:  # the common case first
+        return "s:" + v
+    if isinstance(v, bool):
+        return "b:1" if v else "b:0"
+    if isinstance(v, int):
+        return f"n:{v}"
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            return None
+        return f"n:{int(v)}" if v.is_integer() else f"n:{v!r}"
+    if isinstance(v, dt.date):
+        return f"d:{v.isoformat()}"
+    if isinstance(v, str):
+        return "s:" + v
+    return None
+
+
+def conjuncts(c) -> list:
+    if isinstance(c, AllOf):
+        out = []
+        for i in c.items:
+            out += conjuncts(i)
+        return out
+    return [c]
+
+
+def index_value(v: Any) -> Any:
+    """A hashable key under which values equal by :func:`~.semantics.holds` (``==``) meet: ``True``
+    and ``1`` are different values there, ``1`` and ``1.0`` the same. Raises TypeError for a value
+    that cannot be hashed (the caller then scans)."""
+    if isinstance(v, float) and v != v:
+        raise TypeError("NaN equals nothing")
+    hash(v)
+    return (type(v) is bool, v)
+
+
+def getter(p: Any):
+    """A function reading a path of the fact itself (one field, or the id or title), or None."""
+    if not (isinstance(p, PathRef) and p.binding is None and len(p.fields) <= 1):
+        return None
+    if not p.fields or p.fields[0] == "id":
+        return lambda f: f.id
+    name = p.fields[0]
+    if name == "title":
+        return lambda f: f.title if f.title is not None else MISSING
+    return lambda f: f.values.get(name, MISSING)
+
+
+_SCALARS = (str, int, float, dt.date)
+
+
+def fast_test(c):
+    """A function ``fact -> bool`` equal to ``holds(c, fact, {}, ...)`` for the common single-fact
+    conditions (presence, ``==``/``!=`` with a constant, ``in`` a list of constants, and/or/not of
+    these), or None for anything else (evaluated by :func:`~.semantics.holds`)."""
+    if isinstance(c, Cmp):
+        left, right = c.left, c.right
+        if isinstance(left, Const) and not isinstance(right, (Const, NullRef)):
+            left, right = right, left
+        get = getter(left)
+        if get is None:
+            return None
+        if isinstance(right, NullRef):
+            if c.op == "==":
+                return lambda f: get(f) is MISSING
+            if c.op == "!=":
+                return lambda f: get(f) is not MISSING
+            return None
+        if not isinstance(right, Const) or not isinstance(right.value, _SCALARS) or c.op not in ("==", "!="):
+            return None
+        want = right.value
+        if isinstance(want, float) and want != want:
+            return None
+        if isinstance(want, bool):
+            def eq(f):
+                v = get(f)
+                return type(v) is bool and v == want
+        else:
+            def eq(f):
+                v = get(f)
+                return v is not MISSING and type(v) is not bool and v == want
+        if c.op == "==":
+            return eq
+        return lambda f: get(f) is not MISSING and not eq(f)
+    if isinstance(c, InSet):
+        get = getter(c.left)
+        if get is None or not all(isinstance(i, Const) and isinstance(i.value, _SCALARS) for i in c.items):
+            return None
+        if any(isinstance(i.value, float) and i.value != i.value for i in c.items):
+            return None
+        keys = frozenset((type(i.value) is bool, i.value) for i in c.items)
+
+        def member(f):
+            v = get(f)
+            if v is MISSING:
+                return False
+            try:
+                return (type(v) is bool, v) in keys
+            except TypeError:  # an unhashable value equals no constant
+                return False
+        return member
+    if isinstance(c, (AllOf, AnyOf)):
+        parts = [fast_test(i) for i in c.items]
+        if any(p is None for p in parts):
+            return None
+        return all_of(parts) if isinstance(c, AllOf) else any_of(parts)
+    if isinstance(c, NotOf):
+        inner = fast_test(c.item)
+        return None if inner is None else (lambda f: not inner(f))
+    return None
+
+
+_EQ, _IN, _PRESENT, _ABSENT, _NE = range(5)
+
+
+def field_test(c) -> Optional[tuple]:
+    """``(op, field, constant)`` for the commonest single-fact conditions, on one field of the
+    fact (not its id or title) against strings: ``== "s"``, ``!= "s"``, ``in [strings]``, ``!=
+    null``, ``== null``; None otherwise. A string equals only a string (never a number, a
+    boolean or a date), so these need none of :func:`fast_test`'s type checks."""
+    if isinstance(c, Cmp) and c.op in ("==", "!="):
+        left, right = c.left, c.right
+        if isinstance(left, (Const, NullRef)):
+            left, right = right, left
+        if not (isinstance(left, PathRef) and left.binding is None and len(left.fields) == 1
+                and left.fields[0] not in ("id", "title")):
+            return None
+        name = left.fields[0]
+        if isinstance(right, NullRef):
+            return (_ABSENT if c.op == "==" else _PRESENT, name, None)
+        if isinstance(right, Const) and right.value.__class__ is str:
+            return (_EQ if c.op == "==" else _NE, name, right.value)
+        return None
+    if isinstance(c, InSet) and isinstance(c.left, PathRef) and c.left.binding is None \
+            and len(c.left.fields) == 1 and c.left.fields[0] not in ("id", "title") \
+            and all(isinstance(i, Const) and i.value.__class__ is str for i in c.items):
+        return (_IN, c.left.fields[0], frozenset(i.value for i in c.items))
+    return None
+
+
+def field_tests(simple: list, rest: list):
+    """``fact -> bool``: every :func:`field_test` in ``simple`` and every function in ``rest``
+    holds, in one call per fact."""
+    simple = tuple(simple)
+    others = all_of(rest) if rest else None
+
+    def test(f) -> bool:
+        values = f.values
+        for op, name, arg in simple:
+            if op == _EQ:
+                if values.get(name, MISSING) != arg:
+                    return False
+            elif op == _IN:
+                try:
+                    if values.get(name, MISSING) not in arg:
+                        return False
+                except TypeError:  # an unhashable value equals no constant
+                    return False
+            elif op == _PRESENT:
+                if name not in values:
+                    return False
+            elif op == _ABSENT:
+                if name in values:
+                    return False
+            else:
+                v = values.get(name, MISSING)
+                if v is MISSING or v == arg:
+                    return False
+        return others is None or others(f)
+    return test
+
+
+def all_of(tests: list):
+    """``fact -> bool``: every test holds (a loop: ``all()`` over a generator costs twice as much)."""
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        first, second = tests
+        return lambda f: first(f) and second(f)
+
+    def conj(f):
+        for t in tests:
+            if not t(f):
+                return False
+        return True
+    return conj
+
+
+def any_of(tests: list):
+    def disj(f):
+        for t in tests:
+            if t(f):
+                return True
+        return False
+    return disj
+
+
+def single_fact_test(conds: list, store: dict, today: dt.date):
+    """``fact -> bool``: the conjunction of ``conds``, single-fact conditions on one fact, as one
+    closure: string-field tests in one call (:func:`field_tests`), other common shapes as
+    :func:`fast_test` closures, anything else through :func:`holds`."""
+    simple, tests = [], []
+    for cond in (lit for c in conds for lit in conjuncts(c)):
+        plain = field_test(cond)
+        if plain is not None:
+            simple.append(plain)
+            continue
+        t = fast_test(cond)
+        if t is None:
+            def t(f, cond=cond):
+                return holds(cond, f, {}, store, today)
+        tests.append(t)
+    if simple:
+        return field_tests(simple, tests)
+    return all_of(tests) if tests else (lambda f: True)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 from ..syntax.ast import Span
-from ..checker.program import AcceptIR, CriterionIR, FactRecord, Program, render_template
+from ..checker.ir import AcceptIR, CriterionIR, FactRecord, Program
+from ..checker.templates import render_template
 from ..diagnostics import Diagnostic
 from ..engine import Derivation, MatchRecord, RunResult
 
@@ -171,7 +172,7 @@ class _Builder:
 
 
 def describe_derived(f: FactRecord) -> str:
-    from ..checker.program import describe_fact
+    from ..checker.templates import describe_fact
 
     return describe_fact(f)
 

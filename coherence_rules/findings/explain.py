@@ -9,22 +9,13 @@ the earliest partial match of the patterns before it; when every positive patter
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Optional
 
-from ..checker.program import AllOf, CriterionIR, FactRecord, check
+from ..checker.ir import CriterionIR, FactRecord
 from ..diagnostics import Diagnostic, did_you_mean
-from ..engine.semantics import condition_text, holds, split_patterns
-
-
-def _conjuncts(c) -> list:
-    if c is None:
-        return []
-    if isinstance(c, AllOf):
-        out = []
-        for i in c.items:
-            out += _conjuncts(i)
-        return out
-    return [c]
+from ..engine.semantics import condition_text, conjuncts, holds, split_patterns
+from ..render import plural
 
 
 def why_not(crit: CriterionIR, facts: list[FactRecord], store: dict[str, FactRecord], today: dt.date,
@@ -50,7 +41,7 @@ def why_not(crit: CriterionIR, facts: list[FactRecord], store: dict[str, FactRec
         for cand in cands:
             failed = None
             env[p.binding] = cand
-            for conj in _conjuncts(p.cond):
+            for conj in (conjuncts(p.cond) if p.cond is not None else ()):
                 if not holds(conj, cand, env, store, today):
                     failed = conj
                     break
@@ -87,43 +78,68 @@ def why_not(crit: CriterionIR, facts: list[FactRecord], store: dict[str, FactRec
             lines.append(f"exists {text}: no such fact")
             return lines
         lines.append(f"{g.kind} {text}: satisfied")
-    lines.append("all patterns match for this combination; a residual join condition failed for the others")
+    chosen = ", ".join(f"{k}={v.id}" for k, v in env.items())
+    lines.append(f"these facts match every pattern ({chosen}): {crit.code} fired on them")
     return lines
 
 
-def explain_criterion(code: str, paths: list, rulesets: Optional[list], ids: list[str], as_of: Optional[dt.date]):
-    """Returns ``(text, diagnostics, sources, status)`` with status ``ok`` or ``bad``."""
-    from ..engine import run
-    from .build import build_findings
-    from ..pipeline import load
+@dataclass
+class Explanation:
+    """What ``explain`` says about one criterion: ``text`` for people, and whether the criterion
+    ``fired`` on the facts asked about (on any facts when none were named)."""
+
+    text: str
+    fired: bool
+
+
+def explain_criterion(session, code: str, ids: list[str]) -> Optional[Explanation]:
+    """Why criterion ``code`` fired on the policy set of ``session`` (its proofs), or why it did not
+    (for each pattern, the candidates and the first condition each failed). ``ids`` restrict the
+    findings and candidates to those involving these facts. None when the set does not check, the
+    criterion or a fact id is unknown, or the run stopped: ``session.diagnostics`` then say why."""
     from ..render.text import render_finding
 
-    as_of = as_of or dt.date.today()
-    ws = load(paths, rulesets)
-    program = check(ws.rule_modules + ws.policy_modules)
-    diags = list(ws.diagnostics) + program.diagnostics
-    if any(d.is_error for d in diags):
-        return "", diags, ws.sources, "bad"
+    program = session.program
+    if program is None or session.stopped in ("parse", "check"):
+        return None
     crit = next((c for c in program.criteria if c.code == code), None)
     if crit is None:
-        hint = did_you_mean(code, [c.code for c in program.criteria])
-        return "", diags + [Diagnostic.make("E211", f"unknown criterion '{code}'", None, help=hint)], ws.sources, "bad"
-    result = run(program, program.facts, as_of, engine="durable")
+        session.add_diagnostics([Diagnostic.make("E211", f"unknown criterion '{code}'", None,
+                                                 help=did_you_mean(code, [c.code for c in program.criteria]))])
+        return None
+    known = {f.id for f in program.facts}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        session.add_diagnostics([Diagnostic.make("E203", f"unknown fact '{i}'", None, help=did_you_mean(i, known))
+                                 for i in unknown])
+        return None
+    report = session.report
+    if session.stopped is not None:
+        return None
+    fired = [f for f in report.findings if f.criterion == code]
+    mine = [f for f in fired if all(i in set(f.facts) | {d["id"] for d in f.fact_details} for i in ids)]
+    on = f" on {', '.join(ids)}" if ids else ""
+    if mine:
+        parts = [render_finding(f, session.sources, explain=True) for f in mine]
+        return Explanation(f"{code} fired {plural(len(mine), 'time')}{on}\n\n" + "\n\n".join(parts), True)
+    result = session.result
     store = {f.id: f for f in program.facts}
     store.update(result.derived)
-    findings, _, _ = build_findings(program, result, store, as_of)
-    mine = [f for f in findings if f.criterion == code]
-    if ids:
-        mine = [f for f in mine if all(i in set(f.facts) | {d["id"] for d in f.fact_details} for i in ids)]
-    unknown = [i for i in ids if i not in store]
-    for i in unknown:
-        diags.append(Diagnostic.make("E203", f"unknown fact '{i}'", None, help=did_you_mean(i, store)))
-    if unknown:
-        return "", diags, ws.sources, "bad"
-    if mine:
-        parts = [render_finding(f, ws.sources, explain=True) for f in mine]
-        head = f"{code} fired {len(mine)} time{'s' if len(mine) != 1 else ''}" + (f" on {', '.join(ids)}" if ids else "")
-        return head + "\n\n" + "\n\n".join(parts), diags, ws.sources, "ok"
-    lines = [f"{code} did not fire" + (f" on {', '.join(ids)}" if ids else "") + f": {crit.title}", ""]
-    lines += why_not(crit, list(store.values()), store, as_of, ids)
-    return "\n".join(lines), diags, ws.sources, "ok"
+    lines = []
+    if fired:
+        lines.append(f"{code} fired {plural(len(fired), 'time')}, but on none of {', '.join(ids)}: {crit.title}")
+        lines += [f"  fired on {', '.join(f.facts)}" for f in fired[:10]]
+        lines += [f"  ... and {len(fired) - 10} more"] if len(fired) > 10 else []
+        types = {p.type for p in crit.patterns}
+        for i in ids:
+            if store[i].type not in types:
+                lines.append(f"{i} is {_a(store[i].type)}: no pattern of {code} matches {_a(store[i].type)}")
+    else:
+        lines.append(f"{code} did not fire{on}: {crit.title}")
+    lines.append("")
+    lines += why_not(crit, list(store.values()), store, session.as_of, ids)
+    return Explanation("\n".join(lines), False)
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun

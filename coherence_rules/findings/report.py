@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .. import __version__
-from ..checker.program import SCORE_LABELS, RulesetInfo
+from ..checker.ir import RulesetInfo
 from ..diagnostics import Diagnostic, SourceLines
 from .build import Finding
 
@@ -37,7 +37,8 @@ class Report:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     instruments: dict[str, str] = field(default_factory=dict)  # id -> title
     sources: Optional[SourceLines] = None
-    timings: dict[str, float] = field(default_factory=dict)
+    #: the files of the reference facts that joined the set (``--with``), not part of it
+    references: list[str] = field(default_factory=list)
 
     # ---- views
 
@@ -93,6 +94,7 @@ class Report:
             **document_head(SCHEMA, self.as_of),
             "rulesets": [{"name": r.name, "title": r.title, "version": r.version} for r in self.rulesets],
             "inputs": sorted(self.inputs),
+            **({"references": sorted(self.references)} if self.references else {}),
             "summary": self.summary(),
             "matrix": self.matrix(),
             "findings": [f.to_dict() for f in self.findings],
@@ -129,6 +131,3 @@ def dump_json(doc) -> str:
     newline, so the same input gives byte-identical output."""
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
-
-def score_label(score: int) -> str:
-    return SCORE_LABELS[score]

@@ -214,3 +214,38 @@ def render_diff_markdown(doc: dict) -> str:
             lines.append(f"| {_md(f['criterion'])} | {signed(f['score'])} {f['label']} | {f['status']} | "
                          f"{_md(', '.join(f['facts']))} | {_md(_loc(f))} | {_md(f['message'])} |")
     return "\n".join(lines).rstrip() + "\n"
+
+
+# ---- dispatch ---------------------------------------------------------------------------------------------------
+
+
+def render_batch(result, fmt: str) -> str:
+    """A batch result in ``fmt`` (table, csv, json, markdown or html)."""
+    if fmt == "json":
+        return result.to_json()
+    doc = result.to_dict()
+    if fmt == "html":
+        from .html import render_batch_html
+
+        return render_batch_html(doc)
+    return {"csv": render_batch_csv, "markdown": render_batch_markdown}.get(fmt, render_batch_table)(doc)
+
+
+def render_compare(result, fmt: str) -> str:
+    """A comparison in ``fmt`` (text, table, json or markdown)."""
+    if fmt == "json":
+        return result.to_json()
+    return {"table": render_compare_table, "markdown": render_compare_markdown}.get(fmt, render_compare_text)(
+        result.to_dict())
+
+
+def render_diff(result, fmt: str) -> str:
+    """A diff in ``fmt`` (text, json, markdown or html)."""
+    if fmt == "json":
+        return result.to_json()
+    doc = result.to_dict()
+    if fmt == "html":
+        from .html import render_diff_html
+
+        return render_diff_html(doc)
+    return {"markdown": render_diff_markdown}.get(fmt, render_diff_text)(doc)

@@ -22,6 +22,10 @@ from typing import Any, Iterable
 
 from . import plural
 
+class MissingExtra(RuntimeError):
+    """An optional dependency a renderer needs is not installed (the message says which extra)."""
+
+
 _TEMPLATES = Path(__file__).parent / "templates"
 _MISSING_JINJA = "HTML output needs Jinja2: pip install 'coherence-rules[html]'"
 
@@ -107,7 +111,7 @@ def _environment():
     try:
         import jinja2
     except ImportError as error:  # pragma: no cover - depends on the installation
-        raise RuntimeError(_MISSING_JINJA) from error
+        raise MissingExtra(_MISSING_JINJA) from error
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
         autoescape=True,

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from . import ast as A
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, SourceLines
 from .parser import parse_source
 
 WIDTH = 100
@@ -774,3 +774,53 @@ def format_file_text(text: str, file: str) -> tuple[Optional[str], list[Diagnost
     span = A.Span(file=file, line=1, column=1, end_line=1, end_column=2)
     return None, [Diagnostic.make("E117", f"unsupported file '{file}'", span,
                                   help="sources are .policy, .rules, .md and .csv files")]
+
+
+@dataclass
+class FormatResult:
+    """What formatting a set of paths did: the files it changed (or would change), their unified
+    diff, and the diagnostics of files it could not format (never rewritten)."""
+
+    changed: list[str] = field(default_factory=list)
+    diff: str = ""
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    sources: SourceLines = field(default_factory=SourceLines)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+
+def format_paths(paths: list, write: bool = True) -> FormatResult:
+    """Format every source under ``paths`` (``coherence fmt``): rewrite the files whose layout
+    changes when ``write``, else only report them with a diff. A file with errors is left alone."""
+    import difflib
+    import os
+
+    from ..sources.loader import discover, display_path, read_text
+
+    result = FormatResult()
+    files, result.diagnostics = discover(paths)
+    for path, _ in files:
+        shown = display_path(path)
+        if shown.endswith(".csv"):
+            continue
+        text, d = read_text(path, shown)
+        if text is None:
+            result.diagnostics += d
+            continue
+        result.sources.add(shown, text)
+        new, d = format_file_text(text, shown)
+        if new is None:
+            result.diagnostics += d
+            continue
+        if new == text:
+            continue
+        result.changed.append(shown)
+        if write:
+            tmp = path.with_name(f".{path.name}.fmt{os.getpid()}")
+            tmp.write_text(new, encoding="utf-8")
+            os.replace(tmp, path)
+        else:
+            result.diff += "".join(difflib.unified_diff(text.splitlines(True), new.splitlines(True), shown, shown))
+    return result

@@ -85,7 +85,7 @@ def test_explain_a_finding_and_a_criterion_that_did_not_fire():
     assert "did not fire" in r.output and "fails `target == workforce`" in r.output
     r = invoke("explain", "SUBNATIONAL-UNCOORDINATED", "policies/kenya-ncm", "--facts", "KAKAMEGA-CIDP.M1",
                "--as-of", "2026-11-23")
-    assert "did not fire on KAKAMEGA-CIDP.M1" in r.output and "blocked by" in r.output
+    assert "fired 1 time, but on none of KAKAMEGA-CIDP.M1" in r.output and "blocked by" in r.output
     r = invoke("explain", "ADM-SECTR", "policies/mauritius")
     assert r.exit_code == 2 and "did you mean 'ADM-SECTOR'?" in r.output
 

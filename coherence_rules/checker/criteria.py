@@ -1,0 +1,194 @@
+"""Criteria, derivation rules and accepts: checked and turned into their resolved forms."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..diagnostics import Diagnostic, did_you_mean
+from ..syntax import ast as A
+from .conditions import _Scope, _compatible, _resolve_operand, _resolve_patterns, _settle, _type_of
+from .ir import AcceptIR, CriterionIR, NullRef, OperandIR, RuleIR
+from .schema import Schema, parse_date
+from .templates import check_template
+
+# ---- criteria and rules ---------------------------------------------------------------------------------------
+
+CRITERION_FIELDS = {"dimension", "score", "source", "message", "advice", "primary", "detects", "why", "example",
+                    "resolution"}
+REQUIRED_CRITERION_FIELDS = ("dimension", "score", "source", "message", "advice")
+
+
+def _check_criterion(c: A.Criterion, schema: Schema, diags: list, ruleset: str) -> Optional[CriterionIR]:
+    ok = True
+    vals: dict[str, A.Value] = {}
+    for f in c.fields:
+        if f.name not in CRITERION_FIELDS:
+            diags.append(Diagnostic.make("E302", f"unknown criterion field '{f.name}'", f.name_span,
+                                         help=did_you_mean(f.name, CRITERION_FIELDS)))
+            ok = False
+            continue
+        if f.name in vals:
+            diags.append(Diagnostic.make("E306", f"field '{f.name}' is set twice", f.name_span))
+            ok = False
+            continue
+        vals[f.name] = f.value
+    for req in REQUIRED_CRITERION_FIELDS:
+        if req not in vals:
+            diags.append(Diagnostic.make("E212", f"criterion {c.code} has no `{req}`", c.code_span))
+            ok = False
+    if c.when is None:
+        diags.append(Diagnostic.make("E212", f"criterion {c.code} has no `when` block", c.code_span))
+        return None
+    patterns = _resolve_patterns(c.when, schema, diags)
+    if patterns is None:
+        return None
+    if not patterns:
+        diags.append(Diagnostic.make("E212", f"criterion {c.code} has an empty `when` block", c.when.span))
+        return None
+    bindings = {p.binding: p.type for p in patterns if p.binding}
+    strings = {}
+    for name in ("source", "message", "advice", "detects", "why", "example", "resolution"):
+        v = vals.get(name)
+        if v is None:
+            continue
+        if v.kind != "string":
+            diags.append(Diagnostic.make("E217", f"`{name}` must be a quoted string", v.span))
+            ok = False
+            continue
+        strings[name] = v.value
+    if "message" in strings and not check_template(strings["message"], vals["message"].span, bindings, schema, diags):
+        ok = False
+    if "advice" in strings and not check_template(strings["advice"], vals["advice"].span, bindings, schema, diags):
+        ok = False
+    dim = vals.get("dimension")
+    dimension = ""
+    if dim is not None:
+        if dim.kind != "word" or "dimension" not in schema.enums or dim.value not in schema.enums["dimension"].members:
+            members = schema.enums["dimension"].members if "dimension" in schema.enums else []
+            diags.append(Diagnostic.make("E301", f"unknown dimension '{dim.text or dim.value}'", dim.span,
+                                         help=did_you_mean(str(dim.value), members) or f"dimensions: {', '.join(members)}"))
+            ok = False
+        else:
+            dimension = dim.value
+    sc = vals.get("score")
+    score = 0
+    if sc is not None:
+        if sc.kind != "number" or not isinstance(sc.value, int) or not -3 <= sc.value <= 3:
+            diags.append(Diagnostic.make("E217", "score must be an integer from -3 to +3", sc.span,
+                                         label="not on the seven-point scale"))
+            ok = False
+        else:
+            score = sc.value
+    primary = None
+    pv = vals.get("primary")
+    if pv is not None:
+        if pv.kind != "word" or pv.value not in bindings:
+            diags.append(Diagnostic.make("E207", "`primary` must name a binding of the `when` block", pv.span,
+                                         help=did_you_mean(str(pv.value), bindings)))
+            ok = False
+        else:
+            primary = pv.value
+    if not ok:
+        return None
+    docs = {k: strings[k] for k in ("detects", "why", "example", "resolution") if k in strings}
+    return CriterionIR(c.code, c.title or c.code, dimension, score, strings["source"], strings["message"],
+                       strings["advice"], patterns, primary, docs, c.code_span, ruleset)
+
+
+def _check_rule(r: A.Rule, schema: Schema, diags: list, ruleset: str) -> Optional[RuleIR]:
+    ok = True
+    for f in r.fields:
+        if f.name != "doc":
+            diags.append(Diagnostic.make("E302", f"unknown rule field '{f.name}'", f.name_span,
+                                         help="a rule holds a `when` block, a `derive` block and an optional `doc`"))
+            ok = False
+    if r.when is None or r.derive is None:
+        missing = "when" if r.when is None else "derive"
+        diags.append(Diagnostic.make("E212", f"rule {r.name} has no `{missing}` block", r.name_span))
+        return None
+    patterns = _resolve_patterns(r.when, schema, diags)
+    if patterns is None:
+        return None
+    d = r.derive
+    t = schema.types.get(d.type_name)
+    if t is None:
+        diags.append(Diagnostic.make("E202", f"unknown type '{d.type_name}'", d.type_span,
+                                     help=did_you_mean(d.type_name, schema.types)))
+        return None
+    bindings = {p.binding: p.type for p in patterns if p.binding}
+    scope = _Scope(schema, bindings, None, None)
+    out: dict[str, OperandIR] = {}
+    for df in d.fields:
+        spec = t.fields.get(df.name)
+        if spec is None:
+            diags.append(Diagnostic.make("E302", f"unknown field '{df.name}' for type '{t.name}'", df.span,
+                                         help=did_you_mean(df.name, t.fields)))
+            ok = False
+            continue
+        if df.name in out:
+            diags.append(Diagnostic.make("E306", f"field '{df.name}' is set twice", df.span))
+            ok = False
+            continue
+        op = _resolve_operand(df.value, scope, diags)
+        if op is None:
+            ok = False
+            continue
+        if isinstance(op, (NullRef,)):
+            diags.append(Diagnostic.make("E217", "a derived field cannot be `null`: leave it out", df.span))
+            ok = False
+            continue
+        op = _settle(op, spec.type, schema, diags, df.name)
+        if op is None:
+            ok = False
+            continue
+        ot = _type_of(op)
+        if ot is not None and not _compatible(ot, spec.type):
+            diags.append(Diagnostic.make("E217", f"'{df.name}' is {spec.type.describe()} but the value is "
+                                                 f"{ot.describe()}", df.value.span))
+            ok = False
+            continue
+        out[df.name] = op
+    for fname, spec in t.fields.items():
+        if not spec.optional and fname not in out and ok:
+            diags.append(Diagnostic.make("E217", f"derive {t.name} does not set required field '{fname}'", d.type_span))
+            ok = False
+    if not ok:
+        return None
+    return RuleIR(r.name, r.title or r.name, patterns, t.name, out, r.name_span, ruleset)
+
+
+def _check_accept(a: A.Accept, criteria: dict, by_id: dict, diags: list) -> Optional[AcceptIR]:
+    ok = True
+    if a.criterion not in criteria:
+        diags.append(Diagnostic.make("E211", f"unknown criterion '{a.criterion}'", a.criterion_span,
+                                     help=did_you_mean(a.criterion, criteria)))
+        ok = False
+    for i, s in zip(a.ids, a.id_spans):
+        if i not in by_id:
+            diags.append(Diagnostic.make("E203", f"unknown fact '{i}'", s, help=did_you_mean(i, by_id)))
+            ok = False
+    reason, until = None, None
+    for f in a.fields:
+        if f.name == "reason" and f.value.kind == "string":
+            reason = f.value.value
+        elif f.name == "until" and f.value.kind in ("date", "number"):
+            until = parse_date(f.value.text)
+            if until is None:
+                diags.append(Diagnostic.make("E305", f"'{f.value.text}' is not a valid date", f.value.span))
+                ok = False
+        elif f.name in ("reason", "until"):
+            diags.append(Diagnostic.make("E304", f"`{f.name}` expects " + ("a string" if f.name == "reason" else "a date"),
+                                         f.value.span))
+            ok = False
+        else:
+            diags.append(Diagnostic.make("E302", f"unknown field '{f.name}' for `accept`", f.name_span,
+                                         help=did_you_mean(f.name, ["reason", "until"])))
+            ok = False
+    if reason is None and ok:
+        diags.append(Diagnostic.make("E303", "`accept` is missing required field 'reason'", a.criterion_span,
+                                     help='say why the trade-off is accepted: reason: "..."'))
+        ok = False
+    if not a.ids:
+        diags.append(Diagnostic.make("E303", "`accept` lists no fact ids", a.criterion_span))
+        ok = False
+    return AcceptIR(a.criterion, list(a.ids), reason or "", until, a.span) if ok else None

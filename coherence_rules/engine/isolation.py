@@ -1,0 +1,218 @@
+"""Where a run happens: in a forked child process that inherits the compiled ruleset
+copy-on-write, sends its records back through a pipe and exits (so runs neither collide nor leak,
+and a crash of the engine is an error, not the end of the caller), split by partition between one
+child per processor when the ruleset allows it; in process only where ``fork`` is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import os
+import pickle
+import signal
+
+from ..checker.ir import FactRecord
+from ..runtime import paused_gc, peak_rss
+from .compiler import CompiledRuleset, new_ruleset
+from .records import (DerivationLimit, EngineError, MatchRecord, RunResult, derivations_from_plain, guards_from_plain,
+                      plain_guards)
+from .durable_run import EngineRun, _fact_id
+from .semantics import DEFAULT_MAX_DERIVED, MISSING, key_text
+
+FORK = True  # tests may turn it off to exercise the in-process path
+
+
+#: A run over at least this many facts is split between processes when the ruleset allows it.
+SPLIT_MIN_FACTS = 20_000
+#: At most this many processes per split run (and no more than the processor count).
+MAX_PROCESSES = 4
+
+
+def _processes() -> int:
+    """Processes a split run uses: ``COHERENCE_ENGINE_PROCESSES`` when set to a whole number
+    (1 never splits), else one per processor this process may use; at most :data:`MAX_PROCESSES`."""
+    given = os.environ.get("COHERENCE_ENGINE_PROCESSES", "").strip()
+    if given.isdigit() and int(given) >= 1:
+        return min(MAX_PROCESSES, int(given))
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(MAX_PROCESSES, cpus))
+
+
+def _split(compiled: CompiledRuleset, facts: list[FactRecord], n: int) -> list[list[FactRecord]]:
+    """The facts dealt to ``n`` processes by value of the partition field, each process's sorted
+    by id. Values are dealt in the order they first appear in ``facts``, each process taking the
+    next ones until it holds its share; facts without a value go to the first process. Facts
+    given together (one file, one country, one type) were made together and lie together in
+    memory, and a forked process copies every page it writes to, even only to count a reference:
+    dealing runs of the given order keeps each process on pages of its own (dealing by size, the
+    two processes of a 100,000-fact run each copied nearly all the parent's records)."""
+    name = compiled.partition_field
+    sizes: dict[str, int] = {}
+    texts = []
+    for f in facts:
+        text = key_text(f.values.get(name, MISSING))  # None for no value, as in EngineRun._sid
+        texts.append(text)
+        if text is not None:
+            sizes[text] = sizes.get(text, 0) + 1
+    share = len(facts) / n
+    load = len(facts) - sum(sizes.values())  # without a value: the first process
+    owner: dict[str, int] = {}
+    i = 0
+    for text, size in sizes.items():
+        if load >= (i + 1) * share and i < n - 1:
+            i += 1
+        owner[text] = i
+        load += size
+    parts: list[list[FactRecord]] = [[] for _ in range(n)]
+    for f, text in zip(facts, texts):
+        parts[owner[text] if text is not None else 0].append(f)
+    for part in parts:
+        part.sort(key=_fact_id)
+    return parts
+
+
+def run_forked(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.date, max_derived: int) -> RunResult:
+    """Run in a child process (see the module docstring) and return what it recorded. A large run
+    of a ruleset that allows it (:meth:`CompiledRuleset._splittable`) is split by partition
+    between several children, one per processor, and their records are merged."""
+    n = _processes() if compiled.splittable and len(facts) >= SPLIT_MIN_FACTS else 1
+    if n == 1:
+        peak = peak_rss()[0]
+        res = _collect(*_spawn(lambda: EngineRun(compiled, facts, today, max_derived).run()))
+        res.parent_memory += peak
+        return res
+    parts = _split(compiled, facts, n)
+    run = EngineRun(compiled, facts, today, max_derived)  # built once, inherited by every child
+    peak = peak_rss()[0]
+    children = [_spawn(lambda part=part, first=(i == 0): run.run(part, first))
+                for i, part in enumerate(parts)]
+    results, stopped = [], None
+    for pid, r in children:  # every child is waited for, even after one has failed
+        try:
+            results.append(_collect(pid, r))
+        except (DerivationLimit, EngineError) as e:
+            stopped = stopped or e
+    if stopped is not None:
+        raise stopped
+    res = _merge(results, max_derived)
+    res.parent_memory += peak
+    return res
+
+
+def _private_bytes() -> int:
+    """Memory private to this process (resident pages it allocated, or copied from its parent on
+    writing them), from Linux's ``/proc/self/smaps_rollup``; 0 where that is not available."""
+    try:
+        with open("/proc/self/smaps_rollup", encoding="ascii") as f:
+            return sum(int(line.split()[1]) * 1024 for line in f if line.startswith(("Private_Clean:", "Private_Dirty:")))
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _spawn(work) -> tuple[int, int]:
+    """Fork a child that runs ``work()`` and writes what it returns (or what stopped it) to a pipe;
+    the child's pid and the pipe's reading end."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: run, send, exit without running the parent's exit handlers
+        status = 1
+        try:
+            os.close(r)
+            if os.environ.get("COHERENCE_ENGINE_FAULT") == "kill":
+                # fault injection for tests of the crash path (docs/engine.md): die as a crash would
+                os.kill(os.getpid(), signal.SIGKILL)
+            try:
+                # the child exits when done: no cycle collection (it would scan every fact
+                # record again and again while the run allocates)
+                gc.disable()
+                res = work()
+                # plain tuples: unpickling dataclasses costs several times more
+                payload = ("ok", (
+                    [(m.criterion, m.bindings, plain_guards(m.guards)) for m in res.matches],
+                    {k: (v.type, v.values) for k, v in res.derived.items()},
+                    res.derivations))  # already plain tuples (EngineRun.run)
+            except DerivationLimit as e:
+                payload = ("limit", (e.limit, e.rule))
+            except BaseException as e:  # noqa: BLE001 - reported to the parent as an engine error
+                payload = ("error", f"{type(e).__name__}: {e}")
+            data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+            memory = _private_bytes()  # at its largest: the records and their pickle both held
+            with os.fdopen(w, "wb") as out:
+                out.write(memory.to_bytes(8, "little"))
+                out.write(data)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(w)
+    return pid, r
+
+
+def _collect(pid: int, r: int) -> RunResult:
+    """What the child ``pid`` sent through ``r``, once it has exited."""
+    with os.fdopen(r, "rb") as inp:
+        data = inp.read()
+    _, wstatus = os.waitpid(pid, 0)
+    if len(data) <= 8:
+        sig = os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else None
+        raise EngineError("the rule engine stopped" + (f" with signal {sig}" if sig else f" (status {wstatus})"))
+    memory = int.from_bytes(data[:8], "little")
+    with paused_gc():  # tens of thousands of records, no cycles
+        kind, body = pickle.loads(memoryview(data)[8:])  # our own child's bytes, never user input
+        if kind == "limit":
+            raise DerivationLimit(*body)
+        if kind == "error":
+            raise EngineError(body)
+        matches, derived, derivations = body
+        res = RunResult(matches=[MatchRecord(c, b, guards_from_plain(g)) for c, b, g in matches],
+                        derivations=derivations_from_plain(derivations))
+        res.derived = {k: FactRecord(k, t, None, values, None, derived=True) for k, (t, values) in derived.items()}
+        res.child_memory = memory
+        res.parent_memory = len(data)
+        return res
+
+
+def _merge(results: list[RunResult], max_derived: int) -> RunResult:
+    """One result from the results of a split run's processes (their partitions are disjoint, so
+    are their matches and derived facts)."""
+    out = RunResult()
+    mixed = set()  # derived facts more than one process derived (none, when the split is sound)
+    for res in results:
+        out.child_memory += res.child_memory
+        out.parent_memory += res.parent_memory
+        out.matches += res.matches
+        out.derived.update(res.derived)
+        for k, ds in res.derivations.items():
+            have = out.derivations.get(k)
+            if have is None:
+                out.derivations[k] = ds  # each process sorted its own
+            else:
+                have.extend(ds)
+                mixed.add(k)
+    if len(out.derived) > max_derived:
+        counts: dict[str, int] = {}
+        for ds in out.derivations.values():
+            for d in ds:
+                counts[d.rule] = counts.get(d.rule, 0) + 1
+        raise DerivationLimit(max_derived, min(counts, key=lambda r: (-counts[r], r)))
+    out.matches.sort(key=lambda m: (m.criterion, m.fact_ids))
+    for k in mixed:
+        out.derivations[k].sort(key=lambda d: (d.rule, d.premises))  # Derivation objects by now
+    return out
+
+
+def run_compiled(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.date,
+                 max_derived: int = DEFAULT_MAX_DERIVED) -> RunResult:
+    """Run ``compiled`` over ``facts``: in a forked child (:func:`run_forked`), or in process when
+    nothing reaches the engine (guards only) or ``fork`` is missing (then on a fresh ruleset,
+    abandoned afterwards: correct, but it leaks)."""
+    with paused_gc():  # a run makes tens of thousands of records and no reference cycles
+        if compiled.cached is None:
+            return EngineRun(compiled, facts, today, max_derived).execute()
+        if hasattr(os, "fork") and FORK:
+            with compiled.cached.lock:
+                return run_forked(compiled, facts, today, max_derived)
+        return EngineRun(compiled, facts, today, max_derived, handle=new_ruleset(compiled.definition_json)).execute()
