@@ -274,14 +274,6 @@ class Diagnostic:
         }
 
 
-class DiagnosticError(Exception):
-    """Raised where a stage cannot go on; carries the diagnostics that explain why."""
-
-    def __init__(self, diagnostics: list[Diagnostic]):
-        super().__init__("; ".join(d.message for d in diagnostics))
-        self.diagnostics = diagnostics
-
-
 def did_you_mean(word: str, candidates: Iterable[str]) -> Optional[str]:
     """``"did you mean 'x'?"`` for the closest candidate, or None when nothing is close."""
     matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)

@@ -18,7 +18,7 @@ from .schema import Schema, build_schema
 # ---- entry point ---------------------------------------------------------------------------------------------
 
 
-def check(modules: list[A.Module], builtin_count: int = 0) -> Program:
+def check(modules: list[A.Module]) -> Program:
     """Check every module as one program: the schema from all declarations, one fact namespace,
     criteria and rules resolved, tests and accepts validated. ``modules`` are in load order."""
     diags: list[Diagnostic] = []

@@ -274,9 +274,6 @@ def _resolve_patterns(when: A.When, schema: Schema, diags: list) -> Optional[lis
     return out if ok else None
 
 
-_EQ_OPS = ("==",)
-
-
 def _lint_join(cond: CondIR, own: Optional[str], p: A.Pattern, diags: list) -> None:
     """W404 when a pattern joins earlier bindings only through non-equality comparisons."""
     atoms = []

@@ -35,7 +35,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence, TextIO
 
@@ -354,8 +354,6 @@ class BatchResult:
     reused: int = 0
     computed: int = 0
     elapsed: float = 0.0
-    interrupted: bool = False
-    extra: dict = field(default_factory=dict)
 
     @property
     def failed(self) -> list[dict]:
@@ -486,7 +484,6 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
         cwd = os.getcwd()
         specs = {s.name: {"name": s.name, "path": s.path, "rulesets": rulesets, "as_of": day, "cwd": cwd,
                           "max_derived": max_derived, "with": with_paths} for s in todo}
-        interrupted = False
         try:
             if not todo:
                 pass
@@ -497,9 +494,6 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
                     finished(s, check_set_task(specs[s.name]))
             else:
                 _run_pool(todo, specs, jobs, finished, as_of)
-        except KeyboardInterrupt:
-            interrupted = True
-            raise
         finally:
             if progress is not None:
                 progress.finish()
@@ -510,8 +504,7 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
     criteria = [c.code for c in rules.alone().program.criteria]
     extra = sorted({f["criterion"] for e in entries.values() for f in e["findings"]} - set(criteria))
     return BatchResult(sets=[entries[s.name] for s in sets], criteria=criteria + extra, rulesets=ruleset_info(rules),
-                       as_of=as_of, reused=reused, computed=len(todo), elapsed=time.perf_counter() - t0,
-                       interrupted=interrupted)
+                       as_of=as_of, reused=reused, computed=len(todo), elapsed=time.perf_counter() - t0)
 
 
 def _run_pool(todo: list[_Set], specs: dict, jobs: int, finished: Callable, as_of: dt.date) -> None:

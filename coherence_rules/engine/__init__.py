@@ -62,9 +62,6 @@ from .compiler import CompiledRuleset
 from .records import (Derivation, DerivationLimit, EngineError, Guard, MatchRecord, NegationCycle, RunResult)
 from .semantics import DEFAULT_MAX_DERIVED
 
-ENGINES = ("durable", "reference")
-
-
 def compile(program: Program, criteria: Optional[list[CriterionIR]] = None) -> CompiledRuleset:
     """The program's criteria (or only ``criteria``) and rules compiled for durable_rules, reusable
     for any number of runs (each run gets its own state). Raises :class:`NegationCycle` for rules
@@ -111,4 +108,4 @@ def _rule_span(program: Program, name: str):
 
 
 __all__ = ["compile", "run", "cycle_diagnostic", "CompiledRuleset", "RunResult", "MatchRecord", "Derivation", "Guard",
-           "DerivationLimit", "NegationCycle", "EngineError", "ENGINES", "DEFAULT_MAX_DERIVED"]
+           "DerivationLimit", "NegationCycle", "EngineError", "DEFAULT_MAX_DERIVED"]

@@ -2,7 +2,8 @@
 rather than fast. Nested loops over candidate facts in pattern order, guards on complete fact
 sets, derivation rules to a fixpoint stratum by stratum.
 
-It serves `explain` and is the oracle of the differential test against the durable_rules engine.
+It is the oracle of the differential tests against the durable_rules engine, and runs with
+``engine="reference"`` (``coherence check --engine reference``).
 """
 
 from __future__ import annotations

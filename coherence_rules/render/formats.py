@@ -94,7 +94,7 @@ def render_markdown(report: Report) -> str:
 _SARIF_LEVEL = {-3: "error", -2: "error", -1: "warning", 0: "note", 1: "note", 2: "note", 3: "note"}
 
 
-def render_sarif(report: Report, criteria_docs: dict[str, dict] | None = None) -> str:
+def render_sarif(report: Report) -> str:
     rules = {}
     results = []
     for f in report.findings:

@@ -11,7 +11,7 @@ tool's version, the grammar and the syntax tree's schema.
   the vocabulary they were checked against. The next run that reads the same source gets a
   :class:`CachedModule` that brings those records and builds its tree only if something asks for
   it; the check stage uses the records only under the same vocabulary, and goes back to the tree
-  whenever a stored fact is part of something to report (see :func:`.checker.check`).
+  whenever a stored fact is part of something to report (see :func:`coherence_rules.checker._check_segments`).
 
 Where: ``$XDG_CACHE_HOME/coherence/parse`` or ``~/.cache/coherence/parse``, created private
 (``0700``). The cache is used only if that directory belongs to the user and nobody else can write
@@ -234,7 +234,7 @@ class CachedModule(A.Module):
     without a diagnostic it stores them (:func:`store_records`) for the next run.
 
     The check stage uses ``records`` only when ``schema`` matches the vocabulary of the run and
-    falls back to the tree for anything that needs it (see :func:`.checker.check`)."""
+    falls back to the tree for anything that needs it (see :func:`coherence_rules.checker._check_segments`)."""
 
     __slots__ = ("key", "schema", "records", "_text", "_line_offset", "_items", "_comments")
     facts_only = True

@@ -1,7 +1,7 @@
 """Typed syntax tree of the coherence language.
 
 Every node carries a :class:`Span`. The parse stage builds these nodes directly from the parser's
-reductions; no Lark object ever leaves :mod:`coherence_rules.parse`. Nodes are slotted dataclasses
+reductions; no Lark object ever leaves :mod:`coherence_rules.syntax.parser`. Nodes are slotted dataclasses
 (keyword-only, compared by value), so they are cheap to build, compare and pickle: a large policy
 file is hundreds of thousands of them, and their cost per node decides how fast a file is read
 (``docs/performance.md``). :func:`to_data` gives a node's plain-data form (tests, ``fmt``'s
@@ -78,7 +78,8 @@ class Field(Node):
 
 @_node
 class Fact(Node):
-    """``TYPE ID "Title"? { fields }``. ``span`` covers the whole fact; ``header`` the first line."""
+    """``TYPE ID "Title"? { fields }``. ``span`` covers the whole fact; ``type_span`` and ``id_span`` the
+    words of its header."""
 
     type_name: str
     type_span: Span
@@ -177,7 +178,8 @@ class Operand(Node):
 
     - ``path``: ``parts`` is the dotted word split at dots (``o.occupation`` -> ``[o, occupation]``);
       the check stage resolves the head to a binding, a field of the pattern's own fact, or (for a
-      single word that is neither) an enum literal, recorded in ``resolved``;
+      single word that is neither) an enum literal or a fact id, by the type on the other side of the
+      comparison (the resolved operand is the check stage's, :mod:`coherence_rules.checker.ir`);
     - ``literal``: ``value`` holds a :class:`Value`;
     - ``fact_ref``: ``@ID``, ``parts == [ID]``;
     - ``null``, ``today``.
@@ -314,7 +316,6 @@ class TestDecl(Node):
     expectations: list[Expectation] = _many()
 
 
-Item = Union[Fact, Accept, EnumDecl, TypeDecl, RulesetDecl, Rule, Criterion, TestDecl]
 
 
 @_node
@@ -336,7 +337,7 @@ class Module:
     comments: list[Comment] = _many()
 
     #: True for a module known to hold facts and nothing else (at least one): a module of the
-    #: check cache (:class:`coherence_rules.cache.CachedModule`), whose tree is only built when
+    #: check cache (:class:`coherence_rules.sources.cache.CachedModule`), whose tree is only built when
     #: ``items`` is first read. Passes that look for declarations, rules or criteria skip it
     #: without reading ``items``.
     facts_only: ClassVar[bool] = False

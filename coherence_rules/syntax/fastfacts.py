@@ -11,10 +11,12 @@ fields, same line and column numbers. It has two readers, tried in turn:
   ``accept`` statements, adjacent strings and lists or headers split over lines.
 
 Each handles only what it is sure about; on anything else it gives up, and in the end
-:func:`~coherence_rules.parse.parse_source` runs the Lark parser, which produces the diagnostics.
+:func:`~coherence_rules.syntax.parser.parse_source` runs the Lark parser, which produces the diagnostics.
 ``tests/test_performance_paths.py`` generates sources and holds each reader to Lark's tree.
 
-The tokens are the grammar's (``grammar/coherence.lark``), tried in the same order as Lark's
+The token patterns are copies of the grammar's terminals (``grammar/coherence.lark``): a change
+there must be made here too, and the property tests that hold each reader to Lark's tree catch a
+copy that drifts. They are tried in the same order as Lark's
 contextual lexer tries them where a fact's tokens can appear: ``DATE`` before ``NUMBER``, a word
 spelled ``true``/``false`` is a boolean only as a value, and a statement that starts with a keyword
 other than ``accept`` is left to Lark.

@@ -152,7 +152,6 @@ class _Line:
     src: int  # source position of the first token printed on this line
     cindent: int  # indentation of comments placed before this line
     top: bool = False  # first line of a top-level item
-    leading: list = field(default_factory=list)
     trailing: Optional[str] = None
 
 
@@ -593,7 +592,7 @@ class _Printer:
         self.header(indent, "test", t.name, start, " {", top)
         inner = indent + INDENT
         if given_pos is not None:
-            gopen, gclose = s.block(given_pos)
+            _, gclose = s.block(given_pos)
             if not t.given and not self.comments_between(given_pos, gclose):
                 self.emit(inner, "given {}", given_pos)
             else:

@@ -1,4 +1,4 @@
-"""Parse stage: source text -> :class:`~coherence_rules.ast.Module`.
+"""Parse stage: source text -> :class:`~coherence_rules.syntax.ast.Module`.
 
 The Lark LALR parser runs with an *inline* transformer: nodes are built as the parser reduces, so
 no Lark tree is ever built and none leaves this module. The analysed grammar is cached in the
