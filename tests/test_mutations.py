@@ -11,7 +11,7 @@ from coherence_rules.syntax.fmt import format_file_text
 from coherence_rules.session import Session
 from coherence_rules.sources.loader import Loaded, load_text
 
-from mutation import mutate
+from tests.mutation import mutate
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(p for pattern in ("policies/**/*.policy", "policies/**/*.md", "rulesets/*.rules", "bench/rules.rules")

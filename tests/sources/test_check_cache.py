@@ -20,7 +20,7 @@ from coherence_rules.sources.cache import CachedModule
 from coherence_rules.syntax.parser import parse_source
 
 AS_OF = dt.date(2026, 1, 1)
-POLICIES = Path(__file__).resolve().parent.parent / "policies"
+POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
 INSTITUTIONS = """\
 jurisdiction MU "Republic of Mauritius" { level: national  iso3: "MUS" }

@@ -13,7 +13,7 @@ from coherence_rules.commands.compare import compare_sets
 from coherence_rules.commands.diff import diff_sets
 from coherence_rules.render import batch_text
 
-POLICIES = Path(__file__).parent.parent / "policies"
+POLICIES = Path(__file__).resolve().parents[2] / "policies"
 AS_OF = dt.date(2026, 11, 23)
 
 UNFUNDED = """

@@ -19,9 +19,9 @@ from coherence_rules.engine.compiler import EMITTED_SHAPES, MAX_JOINS_PER_PATTER
 from coherence_rules.syntax.parser import parse_source
 from coherence_rules.session import Session
 
-from engine_programs import facts as facts_strategy
-from engine_programs import partitioned_program
-from engine_programs import program as program_strategy
+from tests.engine_programs import facts as facts_strategy
+from tests.engine_programs import partitioned_program
+from tests.engine_programs import program as program_strategy
 
 TODAY = dt.date(2026, 11, 23)
 

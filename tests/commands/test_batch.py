@@ -15,7 +15,7 @@ import pytest
 from coherence_rules.commands.batch import BatchError, ProgressBar, Store, run_batch
 import coherence_rules
 
-POLICIES = Path(__file__).parent.parent / "policies"
+POLICIES = Path(__file__).resolve().parents[2] / "policies"
 EXAMPLES = ["mauritius", "kenya-ncm", "sweden", "agreements/nl-tr-1964"]
 AS_OF = dt.date(2026, 11, 23)
 

@@ -18,7 +18,7 @@ from coherence_rules.syntax.ast import strip_spans
 from coherence_rules.syntax.fmt import WIDTH, format_file_text, format_source
 from coherence_rules.syntax.parser import parse_source
 
-from mutation import mutate
+from tests.mutation import mutate
 
 
 def reparse_equal(src: str, out: str, kind: str = "rules") -> None:

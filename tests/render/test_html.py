@@ -18,7 +18,7 @@ pytest.importorskip("jinja2")
 from coherence_rules.render import html as html_render  # noqa: E402
 from coherence_rules.render.html import render_batch_html, render_diff_html, render_html  # noqa: E402
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def load(name: str) -> dict:
