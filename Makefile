@@ -24,8 +24,11 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/run.py
 
+# every shipped policy set: each directory of policies/, and each agreement of policies/agreements/
+SETS := $(filter-out policies/agreements/,$(wildcard policies/*/)) $(wildcard policies/agreements/*/)
+
 lint: $(STAMP)
-	$(BIN)/coherence lint rulesets policies
+	$(BIN)/coherence lint --each rulesets $(SETS) bench/rules.rules
 
 docs: $(STAMP)
 	$(BIN)/python -m coherence_rules.commands.docs .

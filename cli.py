@@ -122,8 +122,10 @@ class Options:
     def session(self, paths=(), **kwargs):
         from coherence_rules.session import Session
 
-        return Session(list(paths), with_paths=self.with_paths, rulesets=self.rulesets, as_of=self.as_of,
-                       max_derived=self.max_derived, **kwargs)
+        if "rules" not in kwargs:
+            kwargs["rulesets"] = self.rulesets
+        return Session(list(paths), with_paths=self.with_paths, as_of=self.as_of, max_derived=self.max_derived,
+                       **kwargs)
 
     def fail_on(self, given: Optional[int]) -> int:
         return given if given is not None else (self.settings.fail_on if self.settings.fail_on is not None else -1)
@@ -254,28 +256,44 @@ def check(ctx, paths, rulesets, with_paths, as_of, fmt, output, fail_on, explain
 @with_option
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
 @click.option("--strict", is_flag=True, help="Exit 1 when there are warnings (and no errors).")
+@click.option("--each", is_flag=True,
+              help="Lint each PATH as a policy set of its own (as `batch` checks them), not all PATHS as one set.")
 @click.pass_context
 @handle_errors
-def lint(ctx, paths, rulesets, with_paths, fmt, strict):
+def lint(ctx, paths, rulesets, with_paths, fmt, strict, each):
     """Parse and validate policy files and rulesets without running them.
 
     Checks syntax, ids and references, the schema (unknown fields, missing fields, wrong value
-    types, values not in an enum), criteria, rules, templates and tests. Exit 0 when there is no
-    error (1 with --strict when there are warnings), 2 on errors.
+    types, values not in an enum), criteria, rules, templates and tests. PATHS are one policy set;
+    with --each, every PATH is a set of its own (`coherence lint --each policies/agreements/*/`).
+    Exit 0 when there is no error (1 with --strict when there are warnings), 2 on errors.
     """
-    from coherence_rules.diagnostics import render_all_text, render_json
-    from coherence_rules.session import lint as lint_session
+    from coherence_rules.diagnostics import render_all_text
+    from coherence_rules.findings.report import dump_json
+    from coherence_rules.session import Rulesets, lint as lint_session
 
-    result = lint_session(Options(rulesets, with_paths).session(paths))
+    opts = Options(rulesets, with_paths)
+    rules = Rulesets(opts.rulesets)
+    sets = [[p] for p in paths] if each else [list(paths)]
+    results = [lint_session(opts.session(s, rules=rules)) for s in sets]
     if fmt == "json":
-        click.echo(render_json(result.diagnostics))
-    elif result.diagnostics:
-        click.echo(render_all_text(result.diagnostics, result.sources))
+        if each:
+            text = dump_json({"sets": [{"set": s[0], "diagnostics": [d.to_dict() for d in r.diagnostics]}
+                                       for s, r in zip(sets, results)]})
+        else:
+            text = dump_json({"diagnostics": [d.to_dict() for d in results[0].diagnostics]})
+        click.echo(text, nl=False)
     else:
-        click.echo("no problems found")
-    if result.errors:
+        shown = 0
+        for s, r in zip(sets, results):
+            if r.diagnostics:
+                click.echo((f"== {s[0]}\n" if each else "") + render_all_text(r.diagnostics, r.sources))
+                shown += 1
+        if not shown:
+            click.echo("no problems found" + (f" in {len(sets)} policy sets" if each else ""))
+    if any(r.errors for r in results):
         ctx.exit(EXIT_BAD_INPUT)
-    ctx.exit(EXIT_FINDINGS if strict and result.warnings else EXIT_OK)
+    ctx.exit(EXIT_FINDINGS if strict and any(r.warnings for r in results) else EXIT_OK)
 
 
 # ---- fmt ----------------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 #: the shipped example policy sets
-EXAMPLES = ["mauritius", "kenya-ncm", "sweden", "agreements/nl-tr-1964"]
+EXAMPLES = ["mauritius", "kenya-ncm", "sweden", "agreements/nl-turkey-1964"]
 
 
 @pytest.fixture(autouse=True, scope="session")

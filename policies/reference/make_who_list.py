@@ -25,7 +25,7 @@ HEADER = """\
 #
 # One jurisdiction per country on the list, with safeguard_list: true, so that the WHO-SAFEGUARD
 # criterion can recognise recruitment measures whose origin is on the list. Load this file next
-# to a policy set: coherence check policies/reference policies/<set>.
+# to a policy set: coherence check policies/<set> --with policies/reference.
 #
 # Provenance: the 54 countries of the UK Code of Practice "red list", which equals the WHO Health
 # Workforce Support and Safeguards List 2023, taken from a secondary web page (no URL recorded).

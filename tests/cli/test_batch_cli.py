@@ -22,7 +22,7 @@ from coherence_rules.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policies"
-EXAMPLES = ["mauritius", "kenya-ncm", "sweden", "agreements/nl-tr-1964"]
+EXAMPLES = ["mauritius", "kenya-ncm", "sweden", "agreements/nl-turkey-1964"]
 AS_OF = "2026-11-23"
 
 
@@ -45,7 +45,7 @@ SETS = ["agreements-nl-tr", "kenya-ncm", "mauritius", "sweden"]
 
 @pytest.fixture
 def sets(workdir):
-    (workdir / "nl-tr-1964").rename(workdir / "agreements-nl-tr")
+    (workdir / "nl-turkey-1964").rename(workdir / "agreements-nl-tr")
     return SETS
 
 
@@ -92,7 +92,7 @@ def test_table_csv_markdown_and_html(sets, workdir):
     assert "== mauritius (ok, 7 findings)" in table.stdout
 
     rows = list(csv.DictReader(io.StringIO(invoke("batch", *sets, "-f", "csv", "--as-of", AS_OF, "-q").stdout)))
-    assert len(rows) == 18 and {r["set"] for r in rows} == {"agreements-nl-tr", "kenya-ncm", "mauritius", "sweden"}
+    assert len(rows) == 11 and {r["set"] for r in rows} == {"kenya-ncm", "mauritius", "sweden"}
     assert next(r for r in rows if r["criterion"] == "ADM-SECTOR")["set"] == "mauritius"
 
     md = invoke("batch", *sets, "-f", "markdown", "--as-of", AS_OF, "-q").stdout
@@ -211,21 +211,23 @@ def test_diff_exit_codes(tmp_path, monkeypatch):
 
 
 def test_compare_command(tmp_path, monkeypatch):
-    shutil.copytree(POLICIES / "agreements" / "nl-tr-1964", tmp_path / "a")
-    shutil.copytree(POLICIES / "agreements" / "nl-tr-1964", tmp_path / "b")
+    shutil.copytree(POLICIES / "agreements" / "nl-turkey-1964", tmp_path / "a")
+    shutil.copytree(POLICIES / "agreements" / "nl-turkey-1964", tmp_path / "b")
     monkeypatch.chdir(tmp_path)
     md = tmp_path / "b" / "agreement.md"
     text = md.read_text(encoding="utf-8")
-    old = 'provision: "Job offers state the gross and the net wage"'
-    assert old in text
-    md.write_text(text.replace(old, 'provision: "Job offers state the net wage"'), encoding="utf-8")
+    # the revision puts the journey to the Netherlands at the worker's expense
+    start = text.index("clause NL-TR-1964.A11.travel")
+    old = 'provision: "employer_pays"'
+    at = text.index(old, start)
+    md.write_text(text[:at] + 'provision: "worker_pays"' + text[at + len(old):], encoding="utf-8")
     r = invoke("compare", "a", "b", "--format", "json", "--as-of", AS_OF)
     assert r.exit_code == 0
     doc = json.loads(r.stdout)
     assert doc["schema"] == "coherence-compare/1"
     statuses = {row["topic"]: row["status"] for row in doc["topics"]}
-    assert statuses["wages"] == "differ"
-    assert {t for t, st in statuses.items() if st != "same"} == {"wages"}
+    assert statuses["travel"] == "differ"
+    assert {t for t, st in statuses.items() if st != "same"} == {"travel"}
     text = invoke("compare", "a", "b", "--as-of", AS_OF).stdout
     assert text.startswith("A: a\nB: b\n")
     assert invoke("compare", "a", "missing", "--as-of", AS_OF).exit_code == 2

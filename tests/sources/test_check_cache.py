@@ -111,7 +111,7 @@ def test_a_restored_module_reads_as_the_parsed_one(home, tmp_path):
         assert m.comments == fresh.comments
 
 
-@pytest.mark.parametrize("example", ["mauritius", "kenya-ncm", "sweden", "agreements/nl-tr-1964"])
+@pytest.mark.parametrize("example", ["mauritius", "kenya-ncm", "sweden", "agreements/nl-turkey-1964"])
 def test_shipped_examples_answer_the_same_from_the_cache(home, example):
     paths = [POLICIES / example]
     first = _report(paths, cached=True)
