@@ -15,13 +15,25 @@ Bad input raises :class:`ImportFailure` with the file, line and column of the pr
 else should escape an importer. Output is deterministic: the same input bytes give the same
 output bytes (no dates, no machine paths; the header names the input by its file name and its
 SHA-256).
+
+Names taken from the data (the input's file name, country codes, ids) never reach a path or a
+line of the output unneutralised: comments are made one line (:func:`comment_text`), a file
+name keeps no path separator, control character or leading dot (:func:`safe_file_name`), and
+:func:`run_import` refuses any generated path that would leave the output directory. It writes
+all or nothing, never through a symbolic link (see :func:`run_import`).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
+import os
+import re
+import shutil
+import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Union
@@ -168,9 +180,28 @@ def require_columns(table: CsvTable, columns: list[str], what: str) -> None:
         )
 
 
+#: Line breaks of every kind (what ``str.splitlines`` splits on) and other control characters.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def comment_text(text: str) -> str:
+    """``text`` fit for one ``# `` comment line: every line break and control character becomes a
+    space, so a name taken from the data (``x\\njurisdiction EVIL {}.csv``) cannot start a line
+    of the generated file."""
+    return _CONTROL.sub(" ", text)
+
+
+def safe_file_name(text: str, fallback: str) -> str:
+    """``text`` as one file name inside the output directory: path separators, NUL and other
+    control characters become ``_``, leading dots and blanks are dropped (no hidden file, no
+    ``..``); ``fallback`` when nothing is left."""
+    name = re.sub(r"[/\\]", "_", _CONTROL.sub("_", text)).lstrip(". \t")
+    return name if name and name not in (".", "..") else fallback
+
+
 def file_header(lines: list[str]) -> str:
     """The comment block every generated file starts with, one ``# `` line per entry."""
-    return "".join(f"# {line}".rstrip() + "\n" for line in lines) + "\n"
+    return "".join(f"# {comment_text(line)}".rstrip() + "\n" for line in lines) + "\n"
 
 
 # ---- countries ------------------------------------------------------------------------------------
@@ -308,6 +339,14 @@ def run_import(fmt: str, file: PathLike, output_dir: PathLike, force: bool = Fal
     ``output_dir`` is created when missing. An existing output file is only replaced when
     ``force`` is true; otherwise nothing at all is written and :class:`OutputExists` names the
     first such file. Files from an earlier import that this one does not produce are left alone.
+
+    Writes are confined to ``output_dir`` and are all or nothing: every file is first written to
+    a new private staging directory (in the output directory's parent when the output directory
+    is new, which is then renamed into place in one step; else inside the output directory,
+    hidden), every target is checked, and only then are the files moved into place; a failure
+    while moving puts back what was there. A generated path that would leave the directory, and
+    a symbolic link (or anything but a directory) in the way of a target, even with ``force``,
+    are an :class:`ImportFailure` naming the path; nothing is written through a link.
     """
     source = Path(file)
     try:
@@ -320,19 +359,127 @@ def run_import(fmt: str, file: PathLike, output_dir: PathLike, force: bool = Fal
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise ImportFailure("the output path exists and is not a directory", out, 1)
-    targets = sorted((out / Path(*item.path.parts), item.text) for item in generated)
-    if not force:
-        for target, _ in targets:
-            if target.exists():
-                raise OutputExists(
-                    "the output file already exists; use --force to overwrite it", target, 1
-                )
-    written: list[Path] = []
-    for target, text in targets:
+    items = sorted((_relative_parts(item.path, out), item.text) for item in generated)
+    if len({parts for parts, _ in items}) != len(items):
+        raise ImportFailure("the import produces the same file twice", out, 1)
+    existing = _check_targets(out, [parts for parts, _ in items], force)
+    new_dir = not out.exists()
+    try:
+        if new_dir:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".coherence-import-", dir=out.parent if new_dir else out))
+    except OSError as err:
+        raise ImportFailure(f"cannot write the output directory: {err.strerror or err}", out, 1) from None
+    try:
+        return _stage_and_move(out, staging, items, existing, new_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _relative_parts(path: PurePosixPath, out: Path) -> tuple[str, ...]:
+    """The parts of a generated path, each a plain name: nothing absolute, no ``..``, no hidden
+    file, no separator or control character (an importer's bug, or a name from the data that got
+    through, is a failure rather than a write outside ``out``)."""
+    parts = path.parts
+    if not parts or path.is_absolute() or any(
+            p in ("", ".", "..") or p.startswith(".") or _CONTROL.search(p) or "/" in p or "\\" in p
+            for p in parts):
+        raise ImportFailure(f"refusing to write '{comment_text(str(path))}': not a plain path inside the "
+                            "output directory", out, 1)
+    return parts
+
+
+def _check_targets(out: Path, targets: list[tuple[str, ...]], force: bool) -> set[tuple[str, ...]]:
+    """The targets that exist (regular files, replaced only with ``force``). A symbolic link, or
+    anything but a directory, in the way of a target (at the output directory's own entries or
+    below) is refused even with ``force``; without it an existing file is :class:`OutputExists`."""
+    existing: set[tuple[str, ...]] = set()
+    for parts in targets:
+        for depth in range(1, len(parts) + 1):
+            path = out.joinpath(*parts[:depth])
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                break
+            except OSError as err:
+                raise ImportFailure(f"cannot use the output path: {err.strerror or err}", path, 1) from None
+            last = depth == len(parts)
+            if stat.S_ISLNK(st.st_mode):
+                raise ImportFailure("the output path is a symbolic link; the import never writes through one "
+                                    "(remove it, or choose another output directory)", path, 1)
+            if not last and not stat.S_ISDIR(st.st_mode):
+                raise ImportFailure("the output path exists and is not a directory", path, 1)
+            if last:
+                if not stat.S_ISREG(st.st_mode):
+                    raise ImportFailure("the output path exists and is not a regular file", path, 1)
+                if not force:
+                    raise OutputExists("the output file already exists; use --force to overwrite it", path, 1)
+                existing.add(parts)
+    return existing
+
+
+def _stage_and_move(out: Path, staging: Path, items: list, existing: set, new_dir: bool) -> list[Path]:
+    from ..files import WriteError, write_text_atomically
+
+    files = staging / "new"
+    for parts, text in items:
+        target = files.joinpath(*parts)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(text.encode("utf-8"))
+            write_text_atomically(target, text)
+        except WriteError as err:
+            raise ImportFailure(err.message, out.joinpath(*parts), 1) from None
         except OSError as err:
-            raise ImportFailure(f"cannot write the file: {err.strerror or err}", target, 1) from None
-        written.append(target)
+            raise ImportFailure(f"cannot write the file: {err.strerror or err}", out.joinpath(*parts), 1) from None
+    written = [out.joinpath(*parts) for parts, _ in items]
+    if new_dir:  # one rename puts the whole import in place
+        try:
+            os.rename(files, out)
+        except OSError as err:
+            if err.errno in (errno.EEXIST, errno.ENOTEMPTY):  # created meanwhile: refuse, write nothing
+                raise ImportFailure("the output directory appeared during the import; run it again", out, 1) from None
+            raise ImportFailure(f"cannot write the output directory: {err.strerror or err}", out, 1) from None
+        return written
+    done: list[tuple[Path, Path | None]] = []  # (target, where its previous file was put aside)
+    made: list[Path] = []  # directories this import created, innermost last
+    old = staging / "old"
+    try:
+        for parts, _ in items:
+            target = out.joinpath(*parts)
+            for depth in range(1, len(parts)):
+                d = out.joinpath(*parts[:depth])
+                if not os.path.lexists(d):
+                    os.mkdir(d)
+                    made.append(d)
+                elif os.path.islink(d) or not d.is_dir():  # changed since the check
+                    raise ImportFailure("the output path is a symbolic link or not a directory", d, 1)
+            backup = None
+            if parts in existing:
+                if os.path.islink(target):
+                    raise ImportFailure("the output path is a symbolic link; the import never writes through "
+                                        "one", target, 1)
+                backup = old.joinpath(*parts)
+                backup.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(files.joinpath(*parts), stat.S_IMODE(os.lstat(target).st_mode))
+                os.replace(target, backup)
+            done.append((target, backup))
+            os.replace(files.joinpath(*parts), target)
+    except (OSError, ImportFailure) as err:
+        for target, backup in reversed(done):  # put back what was there
+            try:
+                if backup is not None and os.path.lexists(backup):
+                    os.replace(backup, target)
+                elif backup is None:
+                    os.unlink(target)
+            except OSError:
+                pass
+        for d in reversed(made):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        if isinstance(err, ImportFailure):
+            raise
+        raise ImportFailure(f"cannot write the file: {err.strerror or err}; nothing was written",
+                            getattr(err, "filename", None) or out, 1) from None
     return written

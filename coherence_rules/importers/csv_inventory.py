@@ -1,6 +1,6 @@
 """``coherence import csv``: a policy inventory spreadsheet into a ``.policy`` file.
 
-The spreadsheet has the columns of a CSV source (LANGUAGE.md, "Spreadsheet inventories"): ``type``
+The spreadsheet has the columns of a CSV source (docs/language.md, "CSV inventories"): ``type``
 and ``id`` (required), ``title`` (optional), and one column per field. Empty cells are absent
 fields. The importer does not load the schema, so it writes each cell by its shape and leaves the
 typing to the checker, which types every value by the schema when the file is checked:
@@ -17,7 +17,7 @@ A cell containing ``;`` becomes a list ``[a, b]`` whose items follow the same ru
 cell of a field the built-in schema declares as a list (:data:`LIST_FIELDS`), even with one item.
 In other fields a one-item list is written with a trailing ``;`` (``MU;``).
 
-Two exceptions follow the built-in schema (CRITERIA.md fixes its field names and types): a cell
+Two exceptions follow the built-in schema (docs/vocabulary.md lists its field names and types): a cell
 of a field it declares as ``string`` (:data:`STRING_FIELDS`), and of any field named ``cite``, is
 always a quoted string, ``;`` included (``cite: "Act 12; s. 3"``, ``iso3: "MUS"``).
 
@@ -31,14 +31,15 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
-from . import CsvRow, CsvTable, GeneratedFile, ImportFailure, file_header, read_csv, require_columns
+from . import (CsvRow, CsvTable, GeneratedFile, ImportFailure, comment_text, file_header, read_csv, require_columns,
+               safe_file_name)
 
 BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}(?:-[0-9]{2})?")
 FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
-# Fields that the built-in schema (CRITERIA.md) declares as `list of ...`: their cells are always
+# Fields that the built-in schema (docs/vocabulary.md) declares as `list of ...`: their cells are always
 # written as lists, so a single item (`origin: [MU]`) is still a list.
 LIST_FIELDS: frozenset[tuple[str, str]] = frozenset({
     ("mechanism", "members"),
@@ -108,7 +109,7 @@ def render_fact(type_name: str, fact_id: str, title: str | None, fields: list[tu
                 comments: Sequence[str] = ()) -> str:
     """A fact in the layout of the generated files: comment lines, the header line, one field per
     line indented by two spaces, the closing brace, and a blank line."""
-    out = [f"# {comment}\n" for comment in comments]
+    out = [f"# {comment_text(comment)}\n" for comment in comments]
     head = f"{type_name} {fact_id}"
     if title:
         head += f" {quote(title)}"
@@ -142,7 +143,7 @@ def import_inventory(path: Path) -> list[GeneratedFile]:
     ])]
     for row in table.rows:
         parts.append(_inventory_fact(table, row, fields))
-    stem = table.path.stem or "inventory"
+    stem = safe_file_name(table.path.stem, "inventory")
     return [GeneratedFile(PurePosixPath(f"{stem}.policy"), "".join(parts))]
 
 

@@ -18,13 +18,20 @@ Where: ``$XDG_CACHE_HOME/coherence/parse`` or ``~/.cache/coherence/parse``, crea
 to it: entries are pickles, and a pickle is code, so the cache never reads a file another user could
 have written. ``COHERENCE_NO_CACHE=1`` turns it off.
 
-Safety: an entry is written to a temporary file in the same directory and renamed into place
-(``os.replace``, atomic), so a reader never sees half an entry and concurrent writers of the same
-key simply race to install identical content. An entry starts with a magic line naming its kind and
-format version and the SHA-256 of the pickle that follows; a missing, truncated, corrupted or
-unreadable entry (bad magic, checksum mismatch, unpickling error, wrong object) is a miss, and the
-bad file is removed. The directory is kept under :data:`MAX_BYTES` by removing the least recently
-written entries.
+The analysed grammar (Lark's parse tables) is a third kind of entry, in
+``$XDG_CACHE_HOME/coherence/grammar``: data, not a pickle (see :func:`coherence_rules.syntax.parser._lark_parser`).
+
+Safety: every read of every entry goes through :func:`read_checked`, and every write through
+:func:`write_checked`. An entry is written to a temporary file in the same directory and renamed
+into place (``os.replace``, atomic, and never through a symbolic link planted at the entry's name),
+so a reader never sees half an entry and concurrent writers of the same key simply race to install
+identical content. An entry starts with a magic line naming its kind and format version and the
+SHA-256 of the body that follows. A reader opens the entry without following symbolic links and
+without blocking (``O_NOFOLLOW | O_NONBLOCK``), uses it only if it is a regular file owned by the
+user that nobody else can write to, no larger than its kind's bound, and reads at most that many
+bytes; anything else (a link, a FIFO, a device, another user's file, a huge file, bad magic, a
+checksum mismatch, an unpickling error, a wrong object) is a miss, and the bad entry is removed.
+The directory is kept under :data:`MAX_BYTES` by removing the least recently written entries.
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ MAGIC = b"coherence-parse-cache 2\n"
 FACTS_MAGIC = b"coherence-check-cache 1\n"
 MAX_BYTES = 200 * 1024 * 1024
 PRUNE_TO = 150 * 1024 * 1024
+#: The largest entry a reader accepts: one entry bigger than the whole cache would be pruned anyway.
+MAX_ENTRY_BYTES = MAX_BYTES
 
 _dir: Optional[Path] = None
 _dir_checked = False
@@ -81,17 +90,24 @@ def cache_dir() -> Optional[Path]:
     if _dir_checked and _dir is not None and _dir.parent == cache_root():
         return _dir
     _dir_checked = True
-    _dir = None
+    _dir = private_dir("parse")
+    return _dir
+
+
+def private_dir(name: str) -> Optional[Path]:
+    """``<cache root>/<name>``, created private (``0700``) if needed; None when the cache is turned
+    off or the directory (or the root) is not a real directory of this user that only they can
+    write to."""
+    if not enabled():
+        return None
     root = cache_root()
-    d = root / "parse"
+    d = root / name
     try:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         d.mkdir(exist_ok=True, mode=0o700)
     except OSError:
         return None
-    if _private(root) and _private(d):
-        _dir = d
-    return _dir
+    return d if _private(root) and _private(d) else None
 
 
 def _grammar() -> str:
@@ -132,30 +148,101 @@ def write(k: str, module: A.Module) -> None:
     _write_entry(f"{k}.pickle", MAGIC, module)
 
 
-def _read_entry(name: str, magic: bytes, valid: Callable[[object], bool]) -> Optional[object]:
-    d = cache_dir()
-    if d is None:
+#: How :func:`read_checked` opens an entry: never through a symbolic link, never blocking on a
+#: FIFO (or a device), never inherited by a child process.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def read_checked(d: Optional[Path], name: str, magic: bytes, max_bytes: int = MAX_ENTRY_BYTES) -> Optional[bytes]:
+    """The body of the entry ``name`` of the private cache directory ``d`` (from
+    :func:`private_dir`), or None: a miss when the cache is off, the entry is absent, or it is
+    anything but a regular file of this user that nobody else can write to, at most ``max_bytes``
+    long, starting with ``magic`` and the SHA-256 of the body. A damaged or planted entry is
+    removed (its name only: :func:`os.unlink` never follows a link)."""
+    if d is None or not enabled():
         return None
     path = d / name
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:  # absent; or a symbolic link (ELOOP); or unreadable
+        if os.path.islink(path):
+            _remove(path)
         return None
-    head = len(magic) + 32
     try:
-        if len(data) < head or not data.startswith(magic):
-            raise ValueError("not an entry of this version")
-        body = data[head:]
-        if hashlib.sha256(body).digest() != data[len(magic):head]:
-            raise ValueError("checksum mismatch")
-        # our own file, in a directory only this user can write to, and its checksum matches
+        data = _read_bounded(fd, len(magic) + 32 + max_bytes)
+    except (OSError, ValueError):
+        data = None
+    finally:
+        os.close(fd)
+    head = len(magic) + 32
+    if data is None or len(data) < head or not data.startswith(magic) \
+            or hashlib.sha256(data[head:]).digest() != data[len(magic):head]:
+        _remove(path)
+        return None
+    return data[head:]
+
+
+def _read_bounded(fd: int, limit: int) -> bytes:
+    """All of the open entry ``fd``, if it is a regular file of this user that only they can
+    write to and holds at most ``limit`` bytes; ValueError otherwise. The size is checked before
+    reading and again while reading (a file that grows is refused, not read to the end)."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError("not a regular file")
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise ValueError("another user's file")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ValueError("writable by others")
+    if st.st_size > limit:
+        raise ValueError("too large")
+    chunks = []
+    total = 0
+    while True:
+        chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise ValueError("too large")
+    return b"".join(chunks)
+
+
+def write_checked(d: Optional[Path], name: str, magic: bytes, body: bytes) -> bool:
+    """Store ``body`` as the entry ``name`` of the private cache directory ``d`` (best effort:
+    errors are ignored, and the temporary file is removed). The entry is written to a new
+    temporary file of the directory and renamed over the name, which replaces whatever is there
+    (a planted symbolic link included) and never writes through it. True when stored."""
+    if d is None or not enabled() or len(body) > MAX_ENTRY_BYTES:
+        return False
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+        with os.fdopen(fd, "wb") as f:
+            f.write(magic + hashlib.sha256(body).digest() + body)
+        os.replace(tmp, d / name)
+        tmp = None
+    except OSError:
+        return False
+    finally:
+        if tmp is not None:
+            _remove(Path(tmp))
+    return True
+
+
+def _read_entry(name: str, magic: bytes, valid: Callable[[object], bool]) -> Optional[object]:
+    d = cache_dir()
+    body = read_checked(d, name, magic)
+    if body is None:
+        return None
+    try:
+        # our own regular file, in a directory only this user can write to, and its checksum matches
         obj = pickle.loads(body)
         if not valid(obj):
             raise ValueError("not an entry of this kind")
         return obj
     except Exception:  # noqa: BLE001 - any damage is a miss
-        _remove(path)
+        _remove(d / name)
         return None
 
 
@@ -167,19 +254,8 @@ def _write_entry(name: str, magic: bytes, obj: object) -> None:
         body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:  # noqa: BLE001 - what cannot be pickled is simply not cached
         return
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
-        with os.fdopen(fd, "wb") as f:
-            f.write(magic + hashlib.sha256(body).digest() + body)
-        os.replace(tmp, d / name)
-        tmp = None
-    except OSError:
-        pass
-    finally:
-        if tmp is not None:
-            _remove(Path(tmp))
-    _maybe_prune(d, len(body))
+    if write_checked(d, name, magic, body):
+        _maybe_prune(d, len(body))
 
 
 _written = 0

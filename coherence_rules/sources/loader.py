@@ -67,9 +67,60 @@ def _regular(path: Path) -> bool:
         return False
 
 
+def _walk(top: Path, found: dict[Path, bool], diags: list[Diagnostic]) -> None:
+    """The source files under the directory ``top``, into ``found``. Symbolic links inside it are
+    followed, to folders as to files, wherever they point (a linked folder is read as if it were
+    there: skipping it silently made a set lose facts), but each real folder is read once: a link
+    to a folder already read (a loop, or a second link to the same folder) and a link to nothing
+    are skipped with W406. Hidden names (a leading dot) are skipped; only regular files are read."""
+    seen: set[tuple[int, int]] = set()
+    try:
+        st = os.stat(top)
+        seen.add((st.st_dev, st.st_ino))
+    except OSError:
+        return
+    for root, dirs, files in os.walk(top, followlinks=True):
+        keep = []
+        for d in sorted(dirs):
+            if d.startswith("."):
+                continue
+            full = Path(root) / d
+            try:
+                st = os.stat(full)
+            except OSError:
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                _skipped_link(full, "it leads to a folder already read (a loop, or a second link to it)", diags)
+                continue
+            seen.add(key)
+            keep.append(d)
+        dirs[:] = keep
+        for name in sorted(files):
+            if not name.endswith(EXTENSIONS) or name.startswith("."):
+                continue
+            full = Path(root) / name
+            if _regular(full):
+                found.setdefault(full, False)
+            elif os.path.islink(full) and not os.path.exists(full):
+                _skipped_link(full, "it points to nothing", diags)
+
+
+def _skipped_link(path: Path, why: str, diags: list[Diagnostic]) -> None:
+    shown = display_path(path)
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    diags.append(Diagnostic.make("W406", f"symbolic link '{shown}' (to '{target}') not followed: {why}", None,
+                                 help="remove the link, or point it at a folder or file that is not already "
+                                      "part of the set"))
+
+
 def discover(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, bool]], list[Diagnostic]]:
     """Expand directories into source files. Returns ``(path, explicit)`` pairs, sorted and unique.
-    Only regular files are read; a directory without any source is warning W405."""
+    Only regular files are read; symbolic links inside a directory are followed, each real folder
+    once (:func:`_walk`, W406 for a link skipped); a directory without any source is warning W405."""
     found: dict[Path, bool] = {}
     diags = []
     for p in paths:
@@ -77,11 +128,7 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, bool]], list
         shown = display_path(path)
         if path.is_dir():
             before = len(found)
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if name.endswith(EXTENSIONS) and not name.startswith(".") and _regular(Path(root) / name):
-                        found.setdefault(Path(root) / name, False)
+            _walk(path, found, diags)
             if len(found) == before:
                 diags.append(Diagnostic.make("W405", f"no source files under '{shown}'", None,
                                              help="sources are .policy, .rules, .md and .csv files"))
@@ -107,17 +154,53 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
+#: How a source is opened: never blocking (a FIFO or a device put in a file's place between
+#: :func:`discover` and the read would otherwise hang the run), never inherited by a child.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def read_bytes(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them. The file is opened
+    without blocking and checked on the open descriptor (so it is the file read, whatever the
+    name pointed to before): OSError ``EINVAL`` "not a regular file" for anything else, ``EFBIG``
+    for a file larger than ``limit`` (its size in the message's ``filename2``)."""
+    import errno
+
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if st.st_size > limit:
+            raise OSError(errno.EFBIG, "file too large", str(path), None, str(st.st_size))
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, min(1 << 22, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:  # grew since fstat
+                raise OSError(errno.EFBIG, "file too large", str(path), None, str(total))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_text(path: Path, shown: str) -> tuple[Optional[str], list[Diagnostic]]:
-    """The file's text, or diagnostics (too large, binary, not UTF-8, unreadable)."""
+    """The file's text, or diagnostics (too large, binary, not UTF-8, unreadable, not a regular
+    file: see :func:`read_bytes`)."""
+    import errno
+
     limit = max_file_size()
     try:
-        size = path.stat().st_size
-        if size > limit:
+        data = read_bytes(path, limit)
+    except OSError as e:
+        if e.errno == errno.EFBIG:
+            size = int(e.filename2) if e.filename2 and str(e.filename2).isdigit() else limit + 1
             return None, [Diagnostic.make("E113", f"file is too large ({_size(size)}; the limit is "
                                                   f"{_size(limit)})", _point(shown),
                                           help="split the file, or set COHERENCE_MAX_FILE_SIZE (bytes)")]
-        data = path.read_bytes()
-    except OSError as e:
         return None, [Diagnostic.make("E110", f"cannot read '{shown}': {e.strerror or e}", None)]
     if b"\x00" in data:
         pos = data.index(b"\x00")
