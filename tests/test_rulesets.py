@@ -19,6 +19,9 @@ CORE = {
     "INTL-OBLIGATION": (-3, "international"), "WHO-SAFEGUARD": (-2, "international"), "BLA-GAP": (-1, "bilateral"),
     "BLA-LAW-CONFLICT": (-2, "bilateral"), "RETURN-NO-REINTEGRATION": (-1, "external"),
     "INSTRUMENT-EXPIRED": (-1, "internal"), "SKILLS-PARTNERSHIP": (2, "external"), "DIASPORA-SYNERGY": (1, "horizontal"),
+    # CRITERIA.md v0.2, and the two criteria designed from the seeds' guiding principles
+    "MEASURE-CONFLICT": (-2, "horizontal"), "OBJECTIVE-MEASURE": (-2, "horizontal"),
+    "GENDER-NO-ANALYSIS": (-1, "evidence"), "CHILD-BEST-INTERESTS": (-2, "international"),
 }
 
 

@@ -1,5 +1,5 @@
 """Conditions: the operands and comparisons of `when` patterns resolved against the schema and
-the bindings in scope, and the join lint (W404)."""
+the bindings in scope, and the join lints (W404, W407)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,58 @@ from .ir import (AllOf, AnyOf, Cmp, CondIR, Const, Has, InSet, Match, NotOf, Nul
                  PatternIR, TodayRef, operand_bindings)
 from .schema import FieldType, Schema, ValueError_, check_member, parse_date
 
+# ---- regular expressions ----------------------------------------------------------------------------------------
+
+#: Memory RE2 may use for one pattern's automaton (its default is 8 MiB too; said here because it
+#: is part of the bound on a pattern's cost).
+REGEX_MAX_MEM = 8 << 20
+REGEX_HELP = ("patterns are matched by RE2, in time linear in the text: backreferences (\\1) and "
+              "lookaround ((?=...), (?<=...)) are not supported; see docs/language.md")
+
+
+def compile_pattern(pattern: str) -> tuple[Optional[object], str]:
+    """``(compiled pattern, "")`` for the pattern of a ``matches``, or ``(None, problem)``.
+
+    Matching is done by RE2 (google-re2), whose time is linear in the text whatever the pattern:
+    with Python's backtracking ``re``, ``"^(a+)+$"`` against 34 ``a`` and a ``b`` never ends. The
+    syntax is Python's less what needs backtracking (backreferences, lookaround); a pattern that
+    Python's ``re`` rejects gets its message (the familiar one), a pattern only RE2 rejects says
+    what is not supported."""
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        return None, f"invalid regular expression: {e.msg}"
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print its own message to stderr
+    options.max_mem = REGEX_MAX_MEM
+    try:
+        return re2.compile(pattern, options=options), ""
+    except re2.error as e:
+        detail = e.args[0] if e.args else str(e)
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        return None, f"regular expression not supported: {detail}"
+    except (TypeError, ValueError) as e:  # e.g. a pattern RE2 cannot encode
+        return None, f"regular expression not supported: {e}"
+
+
 # ---- conditions ---------------------------------------------------------------------------------------------
 
 
 class _Scope:
     """Names visible to one pattern's condition: earlier bindings and the pattern's own fact."""
 
-    def __init__(self, schema: Schema, bindings: dict[str, str], own: Optional[str], own_binding: Optional[str]):
+    def __init__(self, schema: Schema, bindings: dict[str, str], own: Optional[str], own_binding: Optional[str],
+                 broken: frozenset = frozenset()):
         self.schema = schema
         self.bindings = bindings  # name -> type
         self.own = own  # own type (None in templates / derive)
         self.own_binding = own_binding
+        #: bindings of patterns whose type is unknown (already reported): a path through one is not
+        #: reported again
+        self.broken = broken
 
 
 def _path_type(schema: Schema, start: str, fields: list[str], span: A.Span, diags: list) -> Optional[FieldType]:
@@ -73,6 +114,8 @@ def _resolve_operand(op: A.Operand, scope: _Scope, diags: list) -> Optional[Oper
         diags.append(Diagnostic.make("E216", f"invalid path '{'.'.join(parts)}'", op.span))
         return None
     head = parts[0]
+    if head in scope.broken and head not in scope.bindings:
+        return None  # the pattern that binds it has an unknown type: said there, not at every use
     if head in scope.bindings:
         ft = _path_type(scope.schema, scope.bindings[head], parts[1:], op.span, diags)
         binding = None if head == scope.own_binding else head
@@ -159,8 +202,10 @@ def _resolve_cond(c: A.Condition, scope: _Scope, diags: list) -> Optional[CondIR
                                              help="write `field == null`"))
                 return None
             return Cmp(c.op, other, NullRef())
-        if isinstance(left, tuple) and isinstance(right, tuple) and left[0] == "word" and scope.own is not None:
-            # two bare words: the left one was meant as a field of the pattern's fact
+        if isinstance(left, tuple) and left[0] == "word" and scope.own is not None and \
+                not isinstance(right, (PathRef, NullRef)):
+            # a bare word compared with a value (or with another bare word): it was meant as a
+            # field of the pattern's fact
             t = scope.schema.types[scope.own]
             diags.append(Diagnostic.make("E208", f"type '{t.name}' has no field '{left[1]}'", left[2],
                                          label=f"not a field of {t.name}",
@@ -203,6 +248,21 @@ def _resolve_cond(c: A.Condition, scope: _Scope, diags: list) -> Optional[CondIR
                 return None
             items.append(r)
         return InSet(left, tuple(items))
+    if isinstance(c, A.Contains) and c.any:
+        left = _resolve_operand(c.left, scope, diags)
+        right = _resolve_operand(c.right, scope, diags)
+        if left is None or right is None:
+            return None
+        for side, node in ((left, c.left), (right, c.right)):
+            if not isinstance(side, PathRef) or side.type.kind != "list":
+                diags.append(Diagnostic.make("E209", "`intersects` compares two list fields", node.span,
+                                             help="use `contains` to test a list for one item"))
+                return None
+        if not _compatible(left.type, right.type):
+            diags.append(Diagnostic.make("E209", f"cannot compare {left.type.describe()} with {right.type.describe()}",
+                                         c.span))
+            return None
+        return Has(left, right, any=True)
     if isinstance(c, A.Contains):
         left = _resolve_operand(c.left, scope, diags)
         if left is None:
@@ -226,10 +286,10 @@ def _resolve_cond(c: A.Condition, scope: _Scope, diags: list) -> Optional[CondIR
         if not isinstance(left, PathRef) or left.type.kind not in ("string", "enum", "ref"):
             diags.append(Diagnostic.make("E209", "`matches` tests a text field", c.left.span))
             return None
-        try:
-            rx = re.compile(c.pattern)
-        except re.error as e:
-            diags.append(Diagnostic.make("E214", f"invalid regular expression: {e.msg}", c.pattern_span))
+        rx, problem = compile_pattern(c.pattern)
+        if rx is None:
+            diags.append(Diagnostic.make("E214", problem, c.pattern_span,
+                                         help=None if problem.startswith("invalid") else REGEX_HELP))
             return None
         return Match(left, c.pattern, rx)
     raise AssertionError(type(c))
@@ -244,11 +304,14 @@ def _resolve_patterns(when: A.When, schema: Schema, diags: list) -> Optional[lis
     bindings: dict[str, str] = {}
     spans: dict[str, A.Span] = {}
     ok = True
+    broken: set[str] = set()
     for p in when.patterns:
         if p.type_name not in schema.types:
             diags.append(Diagnostic.make("E202", f"unknown type '{p.type_name}'", p.type_span,
                                          help=did_you_mean(p.type_name, schema.types)))
             ok = False
+            if p.binding:
+                broken.add(p.binding)
             continue
         own_binding = p.binding
         scope_bindings = dict(bindings)
@@ -258,7 +321,7 @@ def _resolve_patterns(when: A.When, schema: Schema, diags: list) -> Optional[lis
                                              labels=[Label(spans[own_binding], "first defined here")]))
                 ok = False
             scope_bindings[own_binding] = p.type_name
-        scope = _Scope(schema, scope_bindings, p.type_name, own_binding)
+        scope = _Scope(schema, scope_bindings, p.type_name, own_binding, frozenset(broken))
         cond = None
         if p.where is not None:
             n = len(diags)
@@ -271,7 +334,49 @@ def _resolve_patterns(when: A.When, schema: Schema, diags: list) -> Optional[lis
             spans[own_binding] = p.span
         if p.kind == "match" and cond is not None and len(out) > 1:
             _lint_join(cond, own_binding, p, diags)
+    if ok:
+        _lint_cross_product(out, diags)
     return out if ok else None
+
+
+def _lint_cross_product(patterns: list[PatternIR], diags: list) -> None:
+    """W407 when the positive patterns fall apart into groups that no condition relates: every
+    fact of one group is matched with every fact of the others (60 facts of three unrelated
+    patterns are 216,000 matches). A pattern is related to the earlier ones its condition names
+    (any comparison: W404 says when it is not an equality); ``not`` and ``exists`` patterns only
+    filter the matches, so they relate nothing. Reported once, at the first pattern of the second
+    group."""
+    positives = [p for p in patterns if p.kind == "match"]
+    if len(positives) < 2:
+        return
+    group: dict[int, int] = {}  # pattern index -> group representative
+    of_binding: dict[str, int] = {}
+
+    def find(i: int) -> int:
+        while group[i] != i:
+            group[i] = group[group[i]]
+            i = group[i]
+        return i
+
+    for i, p in enumerate(positives):
+        group[i] = i
+        if p.cond is not None:
+            for b in operand_bindings(p.cond):
+                j = of_binding.get(b) if b is not None and b != p.binding else None
+                if j is not None:
+                    group[find(i)] = find(j)
+        if p.binding:
+            of_binding[p.binding] = i
+    roots = {find(i) for i in group}
+    if len(roots) < 2:
+        return
+    first = next(p for i, p in enumerate(positives) if find(i) != find(0))
+    names = ", ".join(f"'{p.binding or p.type}'" for p in positives)
+    diags.append(Diagnostic.make(
+        "W407", f"the patterns {names} are not all related by a condition: their matches are a cross product",
+        first.span, label="related to no earlier pattern",
+        help="relate the pattern to an earlier one (`where jurisdiction == x.jurisdiction`); every combination "
+             "of facts otherwise matches, and a few dozen facts make thousands of findings"))
 
 
 def _lint_join(cond: CondIR, own: Optional[str], p: A.Pattern, diags: list) -> None:

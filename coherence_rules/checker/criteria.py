@@ -13,8 +13,8 @@ from .templates import check_template
 
 # ---- criteria and rules ---------------------------------------------------------------------------------------
 
-CRITERION_FIELDS = {"dimension", "score", "source", "message", "advice", "primary", "detects", "why", "example",
-                    "resolution"}
+CRITERION_FIELDS = {"dimension", "score", "source", "message", "advice", "primary", "about", "detects", "why",
+                    "example", "resolution"}
 REQUIRED_CRITERION_FIELDS = ("dimension", "score", "source", "message", "advice")
 
 
@@ -36,16 +36,23 @@ def _check_criterion(c: A.Criterion, schema: Schema, diags: list, ruleset: str) 
         if req not in vals:
             diags.append(Diagnostic.make("E212", f"criterion {c.code} has no `{req}`", c.code_span))
             ok = False
+    # Every part is checked even when an earlier one has an error, so one lint shows them all;
+    # what depends on the patterns (templates, `primary`, `about`) is checked against the
+    # bindings as written when the patterns do not resolve.
+    patterns = None
     if c.when is None:
         diags.append(Diagnostic.make("E212", f"criterion {c.code} has no `when` block", c.code_span))
-        return None
-    patterns = _resolve_patterns(c.when, schema, diags)
-    if patterns is None:
-        return None
-    if not patterns:
-        diags.append(Diagnostic.make("E212", f"criterion {c.code} has an empty `when` block", c.when.span))
-        return None
-    bindings = {p.binding: p.type for p in patterns if p.binding}
+        ok = False
+    else:
+        patterns = _resolve_patterns(c.when, schema, diags)
+        if patterns is None:
+            ok = False
+        elif not patterns:
+            diags.append(Diagnostic.make("E212", f"criterion {c.code} has an empty `when` block", c.when.span))
+            ok = False
+    bindings = _written_bindings(c.when, patterns)
+    positive = [p.binding for p in patterns if p.kind == "match" and p.binding] if patterns is not None else \
+        [p.binding for p in (c.when.patterns if c.when is not None else []) if p.kind == "match" and p.binding]
     strings = {}
     for name in ("source", "message", "advice", "detects", "why", "example", "resolution"):
         v = vals.get(name)
@@ -56,10 +63,10 @@ def _check_criterion(c: A.Criterion, schema: Schema, diags: list, ruleset: str) 
             ok = False
             continue
         strings[name] = v.value
-    if "message" in strings and not check_template(strings["message"], vals["message"].span, bindings, schema, diags):
-        ok = False
-    if "advice" in strings and not check_template(strings["advice"], vals["advice"].span, bindings, schema, diags):
-        ok = False
+    if c.when is not None:  # without a `when` block every placeholder would be an unknown binding
+        for name in ("message", "advice"):
+            if name in strings and not check_template(strings[name], vals[name].span, bindings, schema, diags):
+                ok = False
     dim = vals.get("dimension")
     dimension = ""
     if dim is not None:
@@ -81,42 +88,80 @@ def _check_criterion(c: A.Criterion, schema: Schema, diags: list, ruleset: str) 
             score = sc.value
     primary = None
     pv = vals.get("primary")
-    if pv is not None:
+    if pv is not None and c.when is not None:
         if pv.kind != "word" or pv.value not in bindings:
             diags.append(Diagnostic.make("E207", "`primary` must name a binding of the `when` block", pv.span,
                                          help=did_you_mean(str(pv.value), bindings)))
             ok = False
         else:
             primary = pv.value
-    if not ok:
+    about = None
+    av = vals.get("about")
+    if av is not None and c.when is not None:
+        words = [i for i in av.items] if av.kind == "list" else []
+        bad = [i for i in words if i.kind != "word" or i.value not in positive]
+        if av.kind != "list" or not words or bad:
+            where = bad[0].span if bad else av.span
+            diags.append(Diagnostic.make("E207", "`about` must list bindings of the criterion's positive patterns",
+                                         where, help=f"bindings: {', '.join(positive)}"))
+            ok = False
+        else:
+            about = [i.value for i in words]
+            if primary is not None and primary not in about:
+                diags.append(Diagnostic.make("E207", "`primary` must be one of the bindings `about` lists",
+                                             pv.span))
+                ok = False
+    if not ok or not patterns:
         return None
     docs = {k: strings[k] for k in ("detects", "why", "example", "resolution") if k in strings}
     return CriterionIR(c.code, c.title or c.code, dimension, score, strings["source"], strings["message"],
-                       strings["advice"], patterns, primary, docs, c.code_span, ruleset)
+                       strings["advice"], patterns, primary, docs, c.code_span, ruleset, about)
+
+
+def _written_bindings(when: Optional[A.When], patterns) -> dict[str, str]:
+    """Binding -> type: of the resolved patterns, or as written when they did not resolve (a type
+    may then be unknown; templates skip what goes through it)."""
+    if patterns is not None:
+        return {p.binding: p.type for p in patterns if p.binding}
+    return {p.binding: p.type_name for p in (when.patterns if when is not None else []) if p.binding}
+
+
+RULE_FIELDS = ("doc", "describe")
 
 
 def _check_rule(r: A.Rule, schema: Schema, diags: list, ruleset: str) -> Optional[RuleIR]:
     ok = True
+    strings: dict[str, tuple[str, A.Span]] = {}
     for f in r.fields:
-        if f.name != "doc":
+        if f.name not in RULE_FIELDS:
             diags.append(Diagnostic.make("E302", f"unknown rule field '{f.name}'", f.name_span,
-                                         help="a rule holds a `when` block, a `derive` block and an optional `doc`"))
+                                         help="a rule holds a `when` block, a `derive` block, and optionally `doc` "
+                                              "and `describe`"))
             ok = False
+        elif f.value.kind != "string":
+            diags.append(Diagnostic.make("E217", f"`{f.name}` must be a quoted string", f.value.span))
+            ok = False
+        else:
+            strings[f.name] = (f.value.value, f.value.span)
     if r.when is None or r.derive is None:
         missing = "when" if r.when is None else "derive"
         diags.append(Diagnostic.make("E212", f"rule {r.name} has no `{missing}` block", r.name_span))
         return None
+    # the derive block is checked even when a pattern has an error (one lint shows both)
     patterns = _resolve_patterns(r.when, schema, diags)
     if patterns is None:
-        return None
+        ok = False
+    bindings = _written_bindings(r.when, patterns)
+    if "describe" in strings and not check_template(*strings["describe"], bindings, schema, diags):
+        ok = False
     d = r.derive
     t = schema.types.get(d.type_name)
     if t is None:
         diags.append(Diagnostic.make("E202", f"unknown type '{d.type_name}'", d.type_span,
                                      help=did_you_mean(d.type_name, schema.types)))
         return None
-    bindings = {p.binding: p.type for p in patterns if p.binding}
-    scope = _Scope(schema, bindings, None, None)
+    known = {b: ty for b, ty in bindings.items() if ty in schema.types}
+    scope = _Scope(schema, known, None, None, frozenset(set(bindings) - set(known)))
     out: dict[str, OperandIR] = {}
     for df in d.fields:
         spec = t.fields.get(df.name)
@@ -154,7 +199,8 @@ def _check_rule(r: A.Rule, schema: Schema, diags: list, ruleset: str) -> Optiona
             ok = False
     if not ok:
         return None
-    return RuleIR(r.name, r.title or r.name, patterns, t.name, out, r.name_span, ruleset)
+    return RuleIR(r.name, r.title or r.name, patterns, t.name, out, r.name_span, ruleset,
+                  strings.get("describe", ("", None))[0])
 
 
 def _check_accept(a: A.Accept, criteria: dict, by_id: dict, diags: list) -> Optional[AcceptIR]:
@@ -163,8 +209,11 @@ def _check_accept(a: A.Accept, criteria: dict, by_id: dict, diags: list) -> Opti
         diags.append(Diagnostic.make("E211", f"unknown criterion '{a.criterion}'", a.criterion_span,
                                      help=did_you_mean(a.criterion, criteria)))
         ok = False
+    derived = []
     for i, s in zip(a.ids, a.id_spans):
-        if i not in by_id:
+        if "#" in i:  # a derived fact's id: only the run knows it (the findings stage reports it)
+            derived.append((i, s))
+        elif i not in by_id:
             diags.append(Diagnostic.make("E203", f"unknown fact '{i}'", s, help=did_you_mean(i, by_id)))
             ok = False
     reason, until = None, None
@@ -191,4 +240,4 @@ def _check_accept(a: A.Accept, criteria: dict, by_id: dict, diags: list) -> Opti
     if not a.ids:
         diags.append(Diagnostic.make("E303", "`accept` lists no fact ids", a.criterion_span))
         ok = False
-    return AcceptIR(a.criterion, list(a.ids), reason or "", until, a.span) if ok else None
+    return AcceptIR(a.criterion, list(a.ids), reason or "", until, a.span, derived) if ok else None

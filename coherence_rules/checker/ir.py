@@ -86,10 +86,12 @@ class InSet:
 
 @dataclass(frozen=True)
 class Has:
-    """``list contains item``."""
+    """``list contains item``; with ``any``, ``list intersects list``: ``item`` is a list too, and
+    the two share an item."""
 
     left: OperandIR
     item: OperandIR
+    any: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,10 @@ class CriterionIR:
     docs: dict[str, str]
     span: A.Span
     ruleset: str = ""
+    #: the bindings a finding is about (``about: [o, m]``): its identity (fingerprint) and the
+    #: written facts it names; None for every positive binding. Bindings left out (a derived
+    #: ``overlap`` that only relates two jurisdictions) are part of its proof only.
+    about: Optional[list[str]] = None
 
     @property
     def label(self) -> str:
@@ -149,6 +155,9 @@ class CriterionIR:
 
 @dataclass
 class RuleIR:
+    """A derivation rule, resolved. ``describe`` is the template that says in words what a fact it
+    derives stands for, over the rule's bindings (its title when it has none)."""
+
     name: str
     title: str
     patterns: list[PatternIR]
@@ -156,15 +165,21 @@ class RuleIR:
     derive: dict[str, OperandIR]
     span: A.Span
     ruleset: str = ""
+    describe: str = ""
 
 
 @dataclass
 class AcceptIR:
+    """An accepted trade-off. ``derived`` holds the ids of derived facts it names (with their
+    spans), which an accept cannot name: the findings stage reports them (E220) with the written
+    facts to name instead, and the accept applies to nothing."""
+
     criterion: str
     ids: list[str]
     reason: str
     until: Optional[dt.date]
     span: A.Span
+    derived: list[tuple[str, A.Span]] = field(default_factory=list)
 
 
 @dataclass
@@ -196,6 +211,8 @@ class Program:
     accepts: list[AcceptIR] = field(default_factory=list)
     rulesets: list[RulesetInfo] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: what statements with errors declared (:class:`.cascades.Broken`): uses of it are not reported
+    broken: Any = None
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..syntax import ast as A
+from ..syntax.numbers import number_value, out_of_range_message
 from ..diagnostics import Diagnostic, Label, did_you_mean
 
 SCALARS = ("string", "number", "date", "bool")
@@ -61,10 +62,18 @@ class TypeSpec:
 
 @dataclass
 class EnumSpec:
+    """An enum of the vocabulary: its members in declaration order, and their labels for people
+    (``labels[member]``; a member without one reads as its words: ``care_worker`` -> care worker)."""
+
     name: str
     open: bool
     members: list[str]
     span: Optional[A.Span]
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def label(self, member: str) -> str:
+        """How people read ``member``: its label, else the member with spaces for underscores."""
+        return self.labels.get(member) or member.replace("_", " ")
 
 
 @dataclass
@@ -82,6 +91,10 @@ class Schema:
         return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _labels(members: list[str], labels: list) -> dict[str, str]:
+    return {m: label for m, label in zip(members, labels or []) if label is not None}
+
+
 def build_schema(modules: list[A.Module]) -> tuple[Schema, list[Diagnostic]]:
     """Collect declarations first, then extensions (so a ruleset may extend before or after the
     built-in schema in load order), then resolve field types and check inherits."""
@@ -96,7 +109,7 @@ def build_schema(modules: list[A.Module]) -> tuple[Schema, list[Diagnostic]]:
             if prev is not None or d.name in SCALARS:
                 diags.append(_dup("enum", d.name, d.name_span, prev.span if prev else None))
                 continue
-            schema.enums[d.name] = EnumSpec(d.name, d.open, _unique(d.members), d.name_span)
+            schema.enums[d.name] = EnumSpec(d.name, d.open, _unique(d.members), d.name_span, _labels(d.members, d.labels))
         else:
             prev = schema.types.get(d.name)
             if prev is not None:
@@ -112,9 +125,16 @@ def build_schema(modules: list[A.Module]) -> tuple[Schema, list[Diagnostic]]:
                 diags.append(Diagnostic.make("E206", f"cannot extend unknown enum '{d.name}'", d.name_span,
                                              help=did_you_mean(d.name, schema.enums)))
                 continue
-            for m in d.members:
+            for m, label, span in zip(d.members, d.labels or [None] * len(d.members), d.member_spans):
                 if m not in e.members:
+                    close = did_you_mean(m, e.members) if label is not None else None
+                    if close:
+                        diags.append(Diagnostic.make(
+                            "W410", f"`extend enum {d.name}` adds a new member '{m}' with a label", span,
+                            label="a new member", help=f"{close} A label given to an existing member relabels it"))
                     e.members.append(m)
+                if label is not None:
+                    e.labels[m] = label
         elif d.name not in schema.types:
             diags.append(Diagnostic.make("E206", f"cannot extend unknown type '{d.name}'", d.name_span,
                                          help=did_you_mean(d.name, schema.types)))
@@ -133,7 +153,9 @@ def build_schema(modules: list[A.Module]) -> tuple[Schema, list[Diagnostic]]:
                                              fd.span, help=f"write `{fd.name}: ...?`: existing facts do not set it"))
             ftype = _resolve_type(fd.type, schema, diags, f"{d.name}.{fd.name}")
             if ftype is not None:
-                t.fields[fd.name] = FieldSpec(fd.name, ftype, fd.optional, fd.span)
+                # a field added by `extend` is kept optional even when E217 said it must be: as
+                # required, every existing fact (the built-in tests' too) would report it missing
+                t.fields[fd.name] = FieldSpec(fd.name, ftype, fd.optional or d.extend, fd.span)
         for inh in d.inherits:
             t.inherits.append((inh.field, inh.via))
             _check_inherit(schema, t, inh, diags)
@@ -183,7 +205,7 @@ def _resolve_type(te: A.TypeExpr, schema: Schema, diags: list, owner: str) -> Op
         return FieldType("list", item=item)
     # inline enum: registered under the owning field's name
     name = owner
-    schema.enums[name] = EnumSpec(name, False, _unique(te.members), te.span)
+    schema.enums[name] = EnumSpec(name, False, _unique(te.members), te.span, _labels(te.members, te.labels))
     return FieldType("enum", name)
 
 
@@ -313,7 +335,10 @@ def _type_cell(v: A.Value, ft: FieldType, schema: Schema, field_name: str, warni
         return text
     if k == "number":
         if _NUMBER.match(text):
-            return float(text) if "." in text else int(text)
+            value = number_value(text)
+            if value is None:
+                raise ValueError_(Diagnostic.make("E307", out_of_range_message(text), v.span, label="out of range"))
+            return value
         raise ValueError_(Diagnostic.make("E304", f"field '{field_name}' expects a number, not '{text}'", v.span))
     if k == "bool":
         if text.lower() in ("true", "false"):

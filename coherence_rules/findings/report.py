@@ -15,11 +15,16 @@ from .. import __version__
 from ..checker.ir import RulesetInfo
 from ..diagnostics import Diagnostic, SourceLines
 from .build import Finding
+from .frameworks import FrameworkIndex
 
 SCHEMA = "coherence-report/1"
 
-INDEX_FORMULA = ("the sum of the scores of the findings (conflicts accepted as trade-offs left out), divided by "
-                 "three times their number.")
+INDEX_FORMULA = ("the sum of the scores of the findings (conflicts accepted as trade-offs left out, and "
+                 "synergies that a counteracting conflict on the same fact contests), divided by three times "
+                 "their number.")
+#: A conflict this bad on a fact contests a synergy on the same fact: the fact cannot count as
+#: helping and as working against at once, so the synergy is shown and left out of the index.
+CONTESTING_SCORE = -2
 
 
 @dataclass
@@ -39,6 +44,12 @@ class Report:
     sources: Optional[SourceLines] = None
     #: the files of the reference facts that joined the set (``--with``), not part of it
     references: list[str] = field(default_factory=list)
+    #: what the policy set is: the title of its README or first heading (None when it has none),
+    #: and its jurisdictions ``{"id", "title", "level"}``, the highest level first
+    title: Optional[str] = None
+    jurisdictions: list[dict] = field(default_factory=list)
+    #: the SDG targets and GCM objectives the set's facts name (``sdg``, ``gcm``)
+    framework_index: FrameworkIndex = field(default_factory=FrameworkIndex)
 
     # ---- views
 
@@ -58,16 +69,36 @@ class Report:
             by_score[str(f.score)] += 1
             by_dim[f.dimension] = by_dim.get(f.dimension, 0) + 1
             status[f.status] += 1
-        counted = [f for f in self.findings if not (f.status == "accepted" and f.score < 0)]
+        contested = self.contested()
+        counted = [f for f in self.findings
+                   if not (f.status == "accepted" and f.score < 0) and f.fingerprint not in contested]
         index = round(sum(f.score for f in counted) / (3 * len(counted)), 4) if counted else None
         return {
             "facts": self.facts, "derived_facts": self.derived_facts, "criteria_run": self.criteria_run,
             "findings": len(self.findings), **status,
             "conflicts": sum(1 for f in self.findings if f.score < 0),
             "synergies": sum(1 for f in self.findings if f.score > 0),
+            "contested_synergies": len(contested),
             "by_score": by_score, "by_dimension": dict(sorted(by_dim.items())),
             "coherence_index": index, "coherence_index_formula": INDEX_FORMULA,
         }
+
+    def contested(self) -> dict[str, list[str]]:
+        """The synergies that an open or expired conflict of score -2 or worse on one of the same
+        facts contests (the same recruitment reported as a skills partnership and as a drain):
+        fingerprint of the synergy -> fingerprints of the conflicts. Both are reported; the
+        synergy is left out of the coherence index, which would otherwise net them out."""
+        conflicts = [f for f in self.findings
+                     if f.score <= CONTESTING_SCORE and f.status in ("open", "expired")]
+        out: dict[str, list[str]] = {}
+        for s in self.findings:
+            if s.score <= 0:
+                continue
+            mine = set(s.facts)
+            against = sorted(c.fingerprint for c in conflicts if mine & set(c.facts))
+            if against:
+                out[s.fingerprint] = against
+        return out
 
     def matrix(self) -> dict:
         cells: dict[tuple[str, str], dict] = {}
@@ -89,15 +120,22 @@ class Report:
             "cells": [cells[k] for k in sorted(cells)],
         }
 
+    def frameworks(self) -> dict:
+        """The view by global framework (see :mod:`.frameworks`)."""
+        return self.framework_index.view(self.findings)
+
     def to_dict(self) -> dict:
+        contested = self.contested()
         return {
             **document_head(SCHEMA, self.as_of),
             "rulesets": [{"name": r.name, "title": r.title, "version": r.version} for r in self.rulesets],
+            "policy_set": {"title": self.title, "jurisdictions": self.jurisdictions},
             "inputs": sorted(self.inputs),
-            **({"references": sorted(self.references)} if self.references else {}),
+            "references": sorted(self.references),
             "summary": self.summary(),
             "matrix": self.matrix(),
-            "findings": [f.to_dict() for f in self.findings],
+            "frameworks": self.frameworks(),
+            "findings": [{**f.to_dict(), "contested_by": contested.get(f.fingerprint, [])} for f in self.findings],
             "accepts": self.accepts,
             "diagnostics": [d.to_dict() for d in self.diagnostics],
         }
@@ -128,6 +166,18 @@ def document_head(schema: str, as_of: dt.date) -> dict:
 
 def dump_json(doc) -> str:
     """A JSON document as coherence writes every one: keys sorted, indented, text as is, one final
-    newline, so the same input gives byte-identical output."""
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    newline, so the same input gives byte-identical output. What a terminal would act on is
+    written as JSON's ``\\uXXXX`` escape (see :func:`json_escape_controls`), so the data read back
+    are the same."""
+    return json_escape_controls(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False)) + "\n"
+
+
+def json_escape_controls(text: str) -> str:
+    """JSON text with the characters a terminal would act on (JSON itself escapes C0 controls:
+    DEL, C1 controls, bidirectional controls, line and paragraph separators) written as
+    ``\\uXXXX``, which any JSON reader decodes to the same character. Only valid inside strings:
+    outside them, JSON text holds none of these characters."""
+    from ..render.escape import TERMINAL_CONTROLS
+
+    return TERMINAL_CONTROLS.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
 

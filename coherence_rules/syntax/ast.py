@@ -111,7 +111,12 @@ class Accept(Node):
 
 @_node
 class EnumDecl(Node):
-    """``enum NAME open? { members }`` or, with ``extend``, ``extend enum NAME { members }``."""
+    """``enum NAME open? { members }`` or, with ``extend``, ``extend enum NAME { members }``.
+
+    Each member may carry a label for people (``family_reunion "family reunification"``):
+    ``labels[i]`` is member ``i``'s label (None when it has none), ``label_spans[i]`` where it is
+    written. In an ``extend enum``, a label given to a member the enum already has replaces its
+    label."""
 
     name: str
     name_span: Span
@@ -119,6 +124,8 @@ class EnumDecl(Node):
     extend: bool = False
     members: list[str] = _many()
     member_spans: list[Span] = _many()
+    labels: list[Optional[str]] = _many()
+    label_spans: list[Optional[Span]] = _many()
 
 
 @_node
@@ -130,6 +137,7 @@ class TypeExpr(Node):
     name: str = ""
     item: Optional["TypeExpr"] = None
     members: list[str] = _many()
+    labels: list[Optional[str]] = _many()  # an inline enum's labels, as in EnumDecl
 
 
 @_node
@@ -205,8 +213,11 @@ class InList(Node):
 
 @_node
 class Contains(Node):
+    """``list contains item``; with ``any``, ``list intersects list`` (the two share an item)."""
+
     left: Operand
     right: Operand
+    any: bool = False
 
 
 @_node
@@ -316,6 +327,17 @@ class TestDecl(Node):
     expectations: list[Expectation] = _many()
 
 
+
+
+@_node
+class Unparsed(Node):
+    """A top-level statement that did not parse (its syntax error is reported), kept in place of
+    the statement so that the rest of its file is still checked: ``keyword`` and ``name`` are what
+    its header declares (``measure``/``WPR.7``, ``criterion``/``CAP``, ``extend type``/``measure``;
+    no name for a test), so that uses of that name are not reported again as unknown."""
+
+    keyword: str
+    name: Optional[str] = None
 
 
 @_node

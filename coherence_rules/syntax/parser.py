@@ -3,7 +3,8 @@
 The Lark LALR parser runs with an *inline* transformer: nodes are built as the parser reduces, so
 no Lark tree is ever built and none leaves this module. The analysed grammar is cached in the
 user's cache directory (keyed by the grammar's content and Lark's version) so start-up does not
-pay for the LALR analysis.
+pay for the LALR analysis: as data (JSON), not as a pickle, read through the cache's checked
+reader (:func:`coherence_rules.sources.cache.read_checked`).
 
 Syntax errors are turned into plain-language diagnostics by example: :data:`SYNTAX_EXAMPLES` is a
 table of typical mistakes; an error whose parser state matches one of them gets that mistake's
@@ -13,6 +14,7 @@ code and message.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from functools import lru_cache
@@ -21,6 +23,7 @@ from typing import Any, Optional
 
 from . import ast as A
 from ..diagnostics import Diagnostic
+from .numbers import number_value, out_of_range_message
 
 GRAMMAR_PATH = (Path(__file__).resolve().parent.parent / "grammar" / "coherence.lark").resolve()
 
@@ -36,15 +39,18 @@ class _Deep(Exception):
         self.span = token_span
 
 
+class _OutOfRange(Exception):
+    """Raised by the transformer for a number beyond the language's range (:mod:`.numbers`)."""
+
+    def __init__(self, span: A.Span, text: str):
+        self.span = span
+        self.text = text
+
+
 class _BadEscape(Exception):
     def __init__(self, span: A.Span, char: str):
         self.span = span
         self.char = char
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "coherence"
 
 
 def _tok_span(file: str, tok: Any) -> A.Span:
@@ -96,7 +102,9 @@ class _Builder:
     def number(self, children):
         tok = children[0]
         text = tok.value
-        value = float(text) if "." in text else int(text)
+        value = number_value(text)
+        if value is None:
+            raise _OutOfRange(_tok_span(self.file, tok), text)
         return A.Value(span=_tok_span(self.file, tok), kind="number", value=value, text=text, items=[])
 
     def date(self, children):
@@ -169,12 +177,19 @@ class _Builder:
     def extend_enum(self, children):
         return self._enum(children[0], children[1:], False, extend=True)
 
+    def enum_member(self, children):
+        """``(member token, label Value or None)``."""
+        return (children[0], children[1] if len(children) > 1 else None)
+
     def _enum(self, name, members, is_open, extend):
         ns = _tok_span(self.file, name)
-        spans = [_tok_span(self.file, m) for m in members]
+        spans = [_tok_span(self.file, m) for m, _ in members]
+        ends = [label.span if label is not None else span for (_, label), span in zip(members, spans)]
         return A.EnumDecl(
-            span=_join(ns, spans[-1]) if spans else ns, name=name.value, name_span=ns, open=is_open, extend=extend,
-            members=[m.value for m in members], member_spans=spans,
+            span=_join(ns, ends[-1]) if ends else ns, name=name.value, name_span=ns, open=is_open, extend=extend,
+            members=[m.value for m, _ in members], member_spans=spans,
+            labels=[label.value if label is not None else None for _, label in members],
+            label_spans=[label.span if label is not None else None for _, label in members],
         )
 
     def named_type(self, children):
@@ -190,8 +205,10 @@ class _Builder:
         return A.TypeExpr(span=item.span, kind="list", name="", item=item, members=[])
 
     def inline_enum(self, children):
-        span = self._cover(children) if children else self._last_span
-        return A.TypeExpr(span=span, kind="enum", name="", item=None, members=[t.value for t in children])
+        ends = [label.span if label is not None else _tok_span(self.file, m) for m, label in children]
+        span = _join(_tok_span(self.file, children[0][0]), ends[-1]) if children else self._last_span
+        return A.TypeExpr(span=span, kind="enum", name="", item=None, members=[m.value for m, _ in children],
+                          labels=[label.value if label is not None else None for _, label in children])
 
     def field_decl(self, children):
         name, texpr = children[0], children[1]
@@ -352,6 +369,10 @@ class _Builder:
         left, right = (self._operand(c) for c in children)
         return A.Contains(span=_join(left.span, right.span), left=left, right=right)
 
+    def intersects(self, children):
+        left, right = (self._operand(c) for c in children)
+        return A.Contains(span=_join(left.span, right.span), left=left, right=right, any=True)
+
     def matches(self, children):
         left, pat = children
         left = self._operand(left)
@@ -388,9 +409,12 @@ class _Builder:
     def expect_count(self, children):
         code, op, n = children
         cs = _tok_span(self.file, code)
+        count = number_value(n.value)
+        if count is None:
+            raise _OutOfRange(_tok_span(self.file, n), n.value)
         return A.Expectation(
             span=_join(cs, _tok_span(self.file, n)), kind="count", code=code.value, code_span=cs, ids=[], op=op.value,
-            count=int(float(n.value)),
+            count=int(count),
         )
 
     def test_decl(self, children):
@@ -408,24 +432,90 @@ class _Builder:
         return children
 
 
+#: The grammar cache's entries: Lark's serialised analysis as tagged JSON (see :func:`_to_json`).
+GRAMMAR_MAGIC = b"coherence-grammar-cache 1\n"
+#: An analysed grammar is about 150 KB; anything much bigger at its name is not one.
+GRAMMAR_MAX_BYTES = 8 * 1024 * 1024
+
+
+def grammar_cache_name() -> str:
+    """The grammar cache entry's name: keyed by the grammar's content, Lark's version and Python's."""
+    import sys
+
+    import lark
+
+    grammar = GRAMMAR_PATH.read_bytes()
+    h = hashlib.sha256(grammar + f"\0{lark.__version__}\0{sys.version_info[:2]}".encode())
+    return f"grammar-{h.hexdigest()[:16]}.json"
+
+
 @lru_cache(maxsize=1)
 def _lark_parser():
-    """The Lark LALR parser, its analysis cached on disk; callbacks are bound per parse."""
+    """The Lark LALR parser; callbacks are bound per parse. Its analysis (about 70 ms to compute,
+    under 10 ms to load) is cached on disk as data: Lark's own cache is a pickle that it reads
+    and writes at a path of its choosing, following symbolic links, so it is never used
+    (``cache=False``); the entry goes through the cache's checked reader and writer instead."""
     from lark import Lark
 
-    grammar = GRAMMAR_PATH.read_text(encoding="utf-8")
-    cache: Any = False
-    try:
-        import lark
+    from ..sources import cache as C
 
-        key = hashlib.sha256((grammar + lark.__version__).encode()).hexdigest()[:16]
-        d = _cache_dir()
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        cache = str(d / f"grammar-{key}.lark")
-    except OSError:
-        cache = False
-    return Lark(grammar, parser="lalr", lexer="contextual", maybe_placeholders=True, cache=cache,
-                transformer=_CallbackTable())
+    d = C.private_dir("grammar")
+    name = None
+    if d is not None:
+        try:
+            name = grammar_cache_name()
+        except OSError:
+            d = None
+    body = C.read_checked(d, name, GRAMMAR_MAGIC, GRAMMAR_MAX_BYTES) if d is not None else None
+    if body is not None:
+        try:
+            saved = json.loads(body.decode("utf-8"), object_hook=_from_json)
+            return Lark._load_from_dict(saved["data"], saved["memo"], transformer=_CallbackTable())
+        except Exception:  # noqa: BLE001 - a damaged or foreign entry is a miss
+            try:
+                os.unlink(d / name)
+            except OSError:
+                pass
+    parser = Lark(GRAMMAR_PATH.read_text(encoding="utf-8"), parser="lalr", lexer="contextual",
+                  maybe_placeholders=True, cache=False, transformer=_CallbackTable())
+    if d is not None:
+        try:
+            from lark.grammar import Rule
+            from lark.lark import _LOAD_ALLOWED_OPTIONS
+            from lark.lexer import TerminalDef
+
+            data, memo = parser.memo_serialize([TerminalDef, Rule])
+            # the options given again when loading (the transformer) are not data
+            data["options"] = {k: v for k, v in data["options"].items() if k not in _LOAD_ALLOWED_OPTIONS}
+            body = json.dumps(_to_json({"data": data, "memo": memo}), separators=(",", ":")).encode("utf-8")
+            C.write_checked(d, name, GRAMMAR_MAGIC, body)
+        except Exception:  # noqa: BLE001 - what cannot be serialised is simply not cached
+            pass
+    return parser
+
+
+def _to_json(x: Any) -> Any:
+    """Lark's serialised analysis as JSON that keeps its types: a dict (its keys are ints, strings
+    or tuples) is ``{"d": [[key, value], ...]}``, a tuple ``{"t": [...]}``; lists and scalars as
+    they are. Anything else raises TypeError (and the analysis is not cached)."""
+    if x is None or x.__class__ in (str, int, bool, float):
+        return x
+    if isinstance(x, dict):
+        return {"d": [[_to_json(k), _to_json(v)] for k, v in x.items()]}
+    if isinstance(x, tuple):
+        return {"t": [_to_json(i) for i in x]}
+    if isinstance(x, list):
+        return [_to_json(i) for i in x]
+    raise TypeError(f"cannot cache a {type(x).__name__}")
+
+
+def _from_json(o: dict) -> Any:
+    """The object hook that undoes :func:`_to_json` (any other object is a damaged entry)."""
+    if len(o) != 1:
+        raise ValueError("not a grammar cache entry")
+    if "t" in o:
+        return tuple(o["t"])
+    return {tuple(k) if k.__class__ is list else k: v for k, v in o["d"]}
 
 
 class _CallbackTable:
@@ -514,6 +604,10 @@ def _syntax_diagnostic(e: Exception, text: str, file: str) -> Diagnostic:
             return Diagnostic.make("E105", "unterminated string", span_at(line, col, max(1, len(src) - col + 1)),
                                    label="this string has no closing quote on this line",
                                    help="strings do not span lines; join long texts with adjacent strings")
+        if ch == "=" and src[col:col + 1] != "=" and "COMPARE" in (getattr(e, "allowed", None) or ()):
+            # where a comparison may come (a condition, `expect count`), `=` was meant as `==`
+            return Diagnostic.make("E119", "`=` used instead of `==`", span_at(line, col),
+                                   label="write `==` here", help="comparisons are written with `==`, as in `where area == return`")
         if ch == "=" and src[col:col + 1] != "=":
             return Diagnostic.make("E103", "`=` used instead of `:`", span_at(line, col),
                                    label="write `:` here", help="fields are written `name: value`")
@@ -673,36 +767,140 @@ def parse_fast(text: str, file: str, kind: str = "policy", line_offset: int = 0)
 
 
 def _parse_lark(text: str, padded: str, file: str, kind: str, line_offset: int) -> tuple[A.Module, list[Diagnostic]]:
-    """The full parser: every statement, and the diagnostics of syntax errors."""
-    from lark.exceptions import UnexpectedInput
-
-    parser = _lark_parser()
-    comments: list[A.Comment] = []
-    builder = _Builder(file)
-    _CURRENT[0] = builder
-    try:
-        items = parser.parse(padded)
-    except _Deep as d:
-        return A.Module(file=file, kind=kind, items=[], comments=[]), [
-            Diagnostic.make("E116", f"condition nested more than {MAX_NESTING} levels deep", d.span)]
-    except _BadEscape as b:
-        return A.Module(file=file, kind=kind, items=[], comments=[]), [
-            Diagnostic.make("E107", f"invalid escape '\\{b.char}' in string", b.span,
-                            help='only \\" and \\\\ are escapes; double the backslash for a literal one')]
-    except UnexpectedInput as e:
-        return A.Module(file=file, kind=kind, items=[], comments=[]), [_syntax_diagnostic(e, padded, file)]
-    except RecursionError:
-        span = A.Span(file=file, line=1 + line_offset, column=1, end_line=1 + line_offset, end_column=2)
-        return A.Module(file=file, kind=kind, items=[], comments=[]), [
-            Diagnostic.make("E116", "the source nests too deeply to analyse", span)]
-    finally:
-        _CURRENT[0] = None
-    if "#" in text:
-        comments = _comments(padded)
+    """The full parser: every statement, and the diagnostics of syntax errors. A source with a
+    syntax error is parsed again statement by statement (:func:`_recover`): the statements that
+    parse are kept, so the check stage still reports their problems in the same run, and each
+    statement that does not gets its own diagnostic and an :class:`~.ast.Unparsed` in its place."""
+    items, diag = _parse_items(padded, file, line_offset)
+    if diag is not None:
+        items, diags = _recover(padded, file, line_offset, diag)
+        comments = _comments(padded) if items and "#" in text else []
+        return A.Module(file=file, kind=kind, items=items, comments=comments), diags
+    comments = _comments(padded) if "#" in text else []
     return A.Module(file=file, kind=kind, items=items or [], comments=comments), []
 
 
-_COMMENT_SCAN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
+def _parse_items(padded: str, file: str, line_offset: int) -> tuple[list, Optional[Diagnostic]]:
+    """The statements of a source, or ``([], diagnostic)`` for its first syntax error."""
+    from lark.exceptions import UnexpectedInput
+
+    parser = _lark_parser()
+    builder = _Builder(file)
+    _CURRENT[0] = builder
+    try:
+        return parser.parse(padded) or [], None
+    except _Deep as d:
+        return [], Diagnostic.make("E116", f"condition nested more than {MAX_NESTING} levels deep", d.span)
+    except _BadEscape as b:
+        return [], Diagnostic.make("E107", f"invalid escape '\\{b.char}' in string", b.span,
+                                   help='only \\" and \\\\ are escapes; double the backslash for a literal one')
+    except _OutOfRange as o:
+        return [], Diagnostic.make("E307", out_of_range_message(o.text), o.span, label="out of range",
+                                   help="integers lie within ±(2**63 - 1) and decimals must be finite; write a "
+                                        "text that is not a quantity as a string")
+    except UnexpectedInput as e:
+        return [], _syntax_diagnostic(e, padded, file)
+    except RecursionError:
+        span = A.Span(file=file, line=1 + line_offset, column=1, end_line=1 + line_offset, end_column=2)
+        return [], Diagnostic.make("E116", "the source nests too deeply to analyse", span)
+    finally:
+        _CURRENT[0] = None
+
+
+# ---- recovery: statement by statement ---------------------------------------------------------------------------
+
+#: The start of a statement: two words (a fact's type and id, `criterion CODE`, `extend type`, ...)
+#: or `test "name"`.
+_STATEMENT_HEAD = re.compile(r'^\s*[A-Za-z_][\w.\-]*\s+["A-Za-z_@]')
+_HEADER = re.compile(r'^\s*(extend\s+(?:type|enum)|[A-Za-z_][\w.\-]*)(?:\s+([A-Za-z_@][\w.\-]*))?')
+
+
+def _braces(line: str):
+    """The braces of one line, in order (strings and comments skipped)."""
+    i, n = 0, len(line)
+    while i < n:
+        c = line[i]
+        if c == "#":
+            return
+        if c == '"':
+            i += 1
+            while i < n and line[i] != '"':
+                i += 2 if line[i] == "\\" else 1
+        elif c in "{}":
+            yield c
+        i += 1
+
+
+def _statement_chunks(lines: list[str], first: int, last: int) -> list[tuple[int, int]]:
+    """The top-level statements among lines ``first``..``last`` (1-based, inclusive), as line
+    ranges: a statement runs from its first line to the line of the brace that closes its first
+    ``{``; blank and comment lines between statements belong to none."""
+    chunks: list[tuple[int, int]] = []
+    start, depth, opened = None, 0, False
+    for n in range(first, last + 1):
+        src = lines[n - 1]
+        stripped = src.strip()
+        if start is None:
+            if not stripped or stripped.startswith("#"):
+                continue
+            if chunks and not _STATEMENT_HEAD.match(src):
+                # not a statement (a stray field or brace): it belongs with the statement before,
+                # which it most likely was meant to be part of (E106)
+                start, depth, opened = chunks.pop()[0], 0, True
+            else:
+                start, depth, opened = n, 0, False
+        for b in _braces(src):
+            depth += 1 if b == "{" else -1
+            opened = opened or b == "{"
+        if depth <= 0 and opened:
+            chunks.append((start, n))
+            start = None
+    if start is not None:
+        chunks.append((start, last))
+    return chunks
+
+
+def _headers_inside(lines: list[str], first: int, last: int) -> list[int]:
+    """Lines after ``first`` up to ``last`` that start a statement at the margin (``measure M2 {``
+    written at column 1): where a statement left open most likely ended."""
+    return [n for n in range(first + 1, last + 1)
+            if lines[n - 1][:1] not in ("", " ", "\t", "}", "#") and _STATEMENT_START.match(lines[n - 1])]
+
+
+def _recover(padded: str, file: str, line_offset: int, whole: Diagnostic) -> tuple[list, list[Diagnostic]]:
+    """Parse a source that has a syntax error statement by statement: the items of the statements
+    that parse (an :class:`~.ast.Unparsed` for each one that does not) and one diagnostic per
+    statement that does not. A statement left open (E102) ends, for this purpose, at the next
+    statement written at the margin. When the statements parse alone but not together, the whole
+    source's diagnostic stands alone, as without recovery."""
+    lines = padded.split("\n")
+    items: list = []
+    diags: list[Diagnostic] = []
+    todo = _statement_chunks(lines, line_offset + 1, len(lines))
+    if len(todo) < 2:
+        return [], [whole]
+    while todo:
+        start, end = todo.pop(0)
+        got, diag = _parse_items("\n" * (start - 1) + "\n".join(lines[start - 1:end]), file, line_offset)
+        if diag is None:
+            items += got
+            continue
+        headers = _headers_inside(lines, start, end) if diag.code == "E102" else []
+        if headers:  # the open statement ends before the next one: parse those again
+            todo = [(start, headers[0] - 1)] + _statement_chunks(lines, headers[0], end) + todo
+            continue
+        diags.append(diag)
+        m = _HEADER.match(lines[start - 1])
+        keyword = " ".join(m.group(1).split()) if m else ""
+        span = A.Span(file=file, line=start, column=1, end_line=end, end_column=len(lines[end - 1]) + 1)
+        items.append(A.Unparsed(span=span, keyword=keyword, name=m.group(2) if m else None))
+    if not diags:
+        return [], [whole]
+    return items, diags
+
+
+# strings and derived fact ids (``area_in_use#fe8828a92a``, in an accept) are skipped: their `#` is text
+_COMMENT_SCAN = re.compile(r'"(?:[^"\\\n]|\\.)*"|[A-Za-z_][A-Za-z0-9_]*#[0-9a-f]{10}(?![0-9A-Za-z_])|#[^\n]*')
 
 
 def _comments(text: str) -> list[A.Comment]:
