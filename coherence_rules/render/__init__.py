@@ -3,7 +3,7 @@
 :func:`render_report` renders a :class:`~coherence_rules.findings.report.Report` in one of
 :data:`REPORT_FORMATS`; the modules render one medium each (:mod:`.text`, :mod:`.formats` for
 table, CSV, Markdown and SARIF, :mod:`.html`, :mod:`.batch_text` for the batch, compare and diff
-documents).
+documents, :mod:`.topics` for the topic matrix of ``batch --view topics``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ def render_report(report, fmt: str, explain: bool = False) -> str:
     finding's proof to the text format. HTML needs Jinja2 (the ``html`` extra): without it,
     :class:`~.html.MissingExtra` is raised."""
     if fmt == "text":
+        from .escape import terminal
         from .text import render
 
-        return render(report, explain)
+        return terminal(render(report, explain))
     if fmt == "json":
         return report.to_json()
     if fmt == "html":

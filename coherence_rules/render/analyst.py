@@ -26,14 +26,35 @@ def test_run_text(run, coverage: bool) -> str:
     n_ok = sum(o.passed for o in run.outcomes)
     out.append(f"\n{n_ok} passed, {len(run.outcomes) - n_ok} failed")
     if coverage:
-        out.append(f"coverage: {run.coverage:.1f}% of {len(run.criteria)} criteria and {len(run.rules)} rules fired")
-        out += [f"  never fired: {u}" for u in run.uncovered()]
+        out.append(coverage_line(run))
+        out += [f"  never fired: {u}" for u in run.unfired_criteria()]
+        out += [f"  never derived a fact: {u}" for u in run.underived_rules()]
     return "\n".join(out) + "\n"
 
 
+def _of(hit: int, total: int, singular: str, many: str) -> str:
+    """``3 of 27 criteria``, ``1 of 1 criterion``: the noun agrees with the total."""
+    return f"{hit} of {total} {singular if total == 1 else many}"
+
+
+def coverage_line(run) -> str:
+    """``coverage 100.0%: 27 of 27 criteria fired in a test; 18 of 18 rules derived a fact in a
+    test``: criteria and rules counted apart, since a rule is covered when it derives a fact and a
+    criterion when it fires."""
+    c_total, r_total = len(run.criteria), len(run.rules)
+    c_hit, r_hit = c_total - len(run.unfired_criteria()), r_total - len(run.underived_rules())
+    return (f"coverage {run.coverage:.1f}%: {_of(c_hit, c_total, 'criterion', 'criteria')} fired in a test; "
+            f"{_of(r_hit, r_total, 'rule', 'rules')} derived a fact in a test")
+
+
 def test_run_json(run) -> str:
+    unfired, underived = run.unfired_criteria(), run.underived_rules()
     return dump_json({"tests": [o.to_dict() for o in run.outcomes], "passed": run.passed,
-                      "coverage": round(run.coverage, 2), "uncovered": run.uncovered()})
+                      "coverage": round(run.coverage, 2), "uncovered": run.uncovered(),
+                      "criteria": {"total": len(run.criteria), "fired": len(run.criteria) - len(unfired),
+                                   "never_fired": unfired},
+                      "rules": {"total": len(run.rules), "derived": len(run.rules) - len(underived),
+                                "never_derived": underived}})
 
 
 def profile_table(profile, report) -> str:
@@ -63,4 +84,4 @@ def failed_set_lines(result) -> list[str]:
     return out
 
 
-__all__ = ["test_run_text", "test_run_json", "profile_table", "failed_set_lines", "plural"]
+__all__ = ["test_run_text", "test_run_json", "coverage_line", "profile_table", "failed_set_lines", "plural"]

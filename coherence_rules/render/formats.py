@@ -9,24 +9,11 @@ import io
 from .. import __version__
 from ..findings.report import Report, dump_json
 from . import signed
+from .escape import csv_cell, markdown_code, terminal, uri
+from .escape import markdown as _md
 
 CSV_COLUMNS = ["fingerprint", "criterion", "title", "score", "label", "dimension", "status", "file", "line",
                "facts", "instruments", "message", "advice", "accepted_until", "accepted_reason"]
-
-
-def _csv_safe(value: str) -> str:
-    """Cells that a spreadsheet would read as a formula are prefixed with an apostrophe."""
-    if value and value[0] in "=+-@\t\r" and not _is_number(value):
-        return "'" + value
-    return value
-
-
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-        return True
-    except ValueError:
-        return False
 
 
 def render_csv(report: Report) -> str:
@@ -46,7 +33,7 @@ def csv_row(f: dict) -> list[str]:
     row = [f["fingerprint"], f["criterion"], f["title"], str(f["score"]), f["label"], f["dimension"], f["status"],
            loc["file"] if loc else "", str(loc["line"]) if loc else "", ";".join(f["facts"]),
            ";".join(f["instruments"]), f["message"], f["advice"], acc.get("until") or "", acc.get("reason") or ""]
-    return [_csv_safe(c) for c in row]
+    return [csv_cell(c) for c in row]
 
 
 def render_table(report: Report) -> str:
@@ -57,14 +44,10 @@ def render_table(report: Report) -> str:
     rows = []
     for f in report.findings:
         loc = f"{f.location.file}:{f.location.line}" if f.location else ""
-        rows.append([f.criterion, signed(f.score), f.dimension, f.status, ", ".join(f.facts), loc, f.message])
+        rows.append([f.criterion, signed(f.score), f.dimension_label or f.dimension, f.status, ", ".join(f.facts), loc, f.message])
     table = tabulate(rows, headers=["criterion", "score", "dimension", "status", "facts", "location", "message"],
                      tablefmt="simple", maxcolwidths=[None, None, None, None, 30, 40, 60])
-    return table + "\n\n" + summary_line(report) + "\n"
-
-
-def _md(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+    return terminal(table + "\n\n" + summary_line(report) + "\n")
 
 
 def render_markdown(report: Report) -> str:
@@ -76,7 +59,7 @@ def render_markdown(report: Report) -> str:
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for f in report.findings:
         loc = f"{f.location.file}:{f.location.line}" if f.location else ""
-        lines.append(f"| {_md(f.criterion)} | {signed(f.score)} {f.label} | {f.dimension} | {f.status} | "
+        lines.append(f"| {_md(f.criterion)} | {signed(f.score)} {f.label} | {_md(f.dimension_label or f.dimension)} | {f.status} | "
                      f"{_md(', '.join(f.facts))} | {_md(loc)} | {_md(f.message)} |")
     lines += ["", "## Findings", ""]
     for f in report.findings:
@@ -84,11 +67,33 @@ def render_markdown(report: Report) -> str:
         for d in f.fact_details:
             loc = f" ({d['location']['file']}:{d['location']['line']})" if d["location"] else ""
             cite = f", {_md(d['cite'])}" if d["cite"] else ""
-            lines.append(f"- `{_md(d['id'])}` {_md(d['title'] or '')}{_md(loc)}{cite}")
+            lines.append(f"- {markdown_code(d['id'])} {_md(d['title'] or '')}{_md(loc)}{cite}")
         lines.append("")
+    lines += _framework_markdown(report)
     if s["coherence_index"] is not None:
-        lines += ["", f"Coherence index: {s['coherence_index']:+.2f}. {s['coherence_index_formula']}", ""]
-    return "\n".join(lines).rstrip() + "\n"
+        lines += ["", f"Coherence index {s['coherence_index']:+.2f}: {s['coherence_index_formula']}", ""]
+    return terminal("\n".join(lines).rstrip() + "\n")
+
+
+def _framework_markdown(report: Report) -> list[str]:
+    """The view by global framework, when the set names SDG targets or GCM objectives."""
+    view = report.frameworks()
+    if not view["targets"]:
+        return []
+    codes = {f.fingerprint: f"{f.criterion} ({signed(f.score)})" for f in report.findings}
+    names = {f.fingerprint: f.criterion for f in report.findings}
+    lines = ["## Global frameworks", "", "| target | served by | findings |", "| --- | --- | --- |"]
+    for t in view["targets"]:
+        found = ", ".join(_md(codes[fp]) for fp in t["findings"] if fp in codes) or "none"
+        lines.append(f"| {_md(t['id'])} {_md(t['title'])} | {_md(', '.join(t['facts']))} | {found} |")
+    if view["interactions"]:
+        lines += ["", "Between targets (worst and best score of the findings between their facts):", ""]
+        for c in view["interactions"]:
+            pair = f"{c['a']}, between two facts serving it" if c["a"] == c["b"] else f"{c['a']} and {c['b']}"
+            span = signed(c["worst"]) if c["worst"] == c["best"] else f"{signed(c['worst'])} to {signed(c['best'])}"
+            found = ", ".join(sorted({_md(names[fp]) for fp in c["findings"] if fp in names}))
+            lines.append(f"- {_md(pair)}: {span} ({found})")
+    return lines
 
 
 _SARIF_LEVEL = {-3: "error", -2: "error", -1: "warning", 0: "note", 1: "note", 2: "note", 3: "note"}
@@ -114,13 +119,13 @@ def render_sarif(report: Report) -> str:
         if f.status == "accepted":
             result["suppressions"] = [{"kind": "external", "justification": f.acceptance.reason if f.acceptance else ""}]
         if loc is not None:
-            result["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": loc.file},
+            result["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": uri(loc.file)},
                                                          "region": {"startLine": loc.line, "startColumn": loc.column}}}]
         related = []
         for i, d in enumerate(f.fact_details):
             if d["location"]:
                 related.append({"id": i, "message": {"text": d["id"]},
-                                "physicalLocation": {"artifactLocation": {"uri": d["location"]["file"]},
+                                "physicalLocation": {"artifactLocation": {"uri": uri(d["location"]["file"])},
                                                      "region": {"startLine": d["location"]["line"]}}})
         if related:
             result["relatedLocations"] = related
@@ -128,7 +133,7 @@ def render_sarif(report: Report) -> str:
     for d in report.diagnostics:
         results.append({
             "ruleId": d.code, "level": "error" if d.is_error else "warning", "message": {"text": d.message},
-            **({"locations": [{"physicalLocation": {"artifactLocation": {"uri": d.span.file},
+            **({"locations": [{"physicalLocation": {"artifactLocation": {"uri": uri(d.span.file)},
                                                     "region": {"startLine": d.span.line, "startColumn": d.span.column}}}]}
                if d.span else {}),
         })

@@ -40,13 +40,14 @@ SCALE: dict[int, tuple[str, str]] = {
     -3: ("cancelling", "one makes the other impossible"),
 }
 
-STATUS_NAMES = {"open": "Open", "accepted": "Accepted", "expired": "Expired"}
+STATUS_NAMES = {"open": "Open", "accepted": "Accepted", "expired": "Expired", "resolved": "Resolved"}
 
 #: Plain-language explanations of finding statuses.
 STATUS_NOTES = {
     "open": "Not resolved and not covered by an accepted trade-off.",
     "accepted": "A recorded trade-off covers this finding; it does not fail a check.",
     "expired": "The recorded trade-off has lapsed; the finding counts as open again.",
+    "resolved": "Found in the old version and no longer in the new one.",
 }
 
 #: Plain-language explanations of the statuses of `accept` statements.
@@ -120,7 +121,20 @@ def _environment():
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["code_spans"] = code_spans
     return env
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def code_spans(text: Any):
+    """Advice as HTML: the text escaped, and what it quotes for a file's author between backticks
+    (`accept ... on [...]`, `indicator`) set as code. Only the escaped text goes inside the tags."""
+    from markupsafe import Markup, escape
+
+    escaped = str(escape(_text(text)))
+    return Markup(_CODE_SPAN.sub(lambda m: f"<code>{m.group(1)}</code>", escaped))
 
 
 @lru_cache(maxsize=1)
@@ -249,6 +263,34 @@ def _dict(value: Any) -> dict:
 # --------------------------------------------------------------------------- excerpts and traces
 
 
+def context_view(text: str | None, file: str, line: int | None) -> dict | None:
+    """The text a fact encodes (:func:`coherence_rules.findings.context.fact_context`) for the
+    ``excerpt_block`` macro: prose paragraphs for a Markdown source, the whole fact otherwise."""
+    from ..findings.context import fact_context
+
+    ctx = fact_context(text, file, line)
+    if ctx is None:
+        return None
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for _, t in ctx.lines:
+        if t.strip():
+            current.append(t.strip())
+        elif current:
+            paragraphs.append(" ".join(current))
+            current = []
+    if current:
+        paragraphs.append(" ".join(current))
+    last = ctx.lines[-1][0] if ctx.lines else (line or 1)
+    return {
+        "kind": ctx.kind,
+        "heading": ctx.heading or "",
+        "paragraphs": paragraphs,
+        "lines": [{"no": n, "text": t.expandtabs(4), "hit": n == line} for n, t in ctx.lines],
+        "width": len(str(last)),
+    }
+
+
 def excerpt(text: str | None, line: int | None) -> dict | None:
     """A few lines of ``text`` around ``line`` (1-based), that line marked; ``None`` if out of range."""
     if text is None or line is None:
@@ -349,7 +391,7 @@ def finding_view(finding: dict, sources: dict[str, str], anchors: _Anchors, pref
                 "derived": bool(detail.get("derived")),
                 "location": _location_text(location),
                 "file": _text(file),
-                "excerpt": excerpt(source, _int(location.get("line"))),
+                "excerpt": context_view(source, _text(file), _int(location.get("line"))),
             }
         )
     items, cut = trace_items(finding.get("trace"))
@@ -359,10 +401,13 @@ def finding_view(finding: dict, sources: dict[str, str], anchors: _Anchors, pref
     return {
         "anchor": anchors.make(prefix, _text(finding.get("fingerprint")) or _text(finding.get("criterion"))),
         "fingerprint": _text(finding.get("fingerprint")),
+        "contested_by": [_text(fp) for fp in _list(finding.get("contested_by"))],
+        "contested": [],
         "criterion": _text(finding.get("criterion")),
         "title": _text(finding.get("title")),
         "score": score,
         "dimension": _text(finding.get("dimension")),
+        "dimension_label": _text(finding.get("dimension_label")) or _text(finding.get("dimension")),
         "message": _text(finding.get("message")),
         "advice": _text(finding.get("advice")),
         "status": status,
@@ -380,6 +425,7 @@ def finding_view(finding: dict, sources: dict[str, str], anchors: _Anchors, pref
         "location": _location_text(finding.get("location")),
         "articles": articles,
         "excerpts": sum(1 for a in articles if a["excerpt"]),
+        "edits": [],  # what changed behind it, on the diff page
         "trace": items,
         "trace_cut": cut,
     }
@@ -388,8 +434,10 @@ def finding_view(finding: dict, sources: dict[str, str], anchors: _Anchors, pref
 def _filter_options(findings: list[dict]) -> dict:
     by_score: dict[str, int] = {}
     dimensions: dict[str, int] = {}
+    dimension_labels: dict[str, str] = {}
     statuses: dict[str, int] = {"open": 0, "accepted": 0, "expired": 0}
     for f in findings:
+        dimension_labels[f["dimension"]] = f.get("dimension_label") or f["dimension"]
         by_score[f["score"]["key"]] = by_score.get(f["score"]["key"], 0) + 1
         dimensions[f["dimension"]] = dimensions.get(f["dimension"], 0) + 1
         statuses[f["status"]] = statuses.get(f["status"], 0) + 1
@@ -402,7 +450,7 @@ def _filter_options(findings: list[dict]) -> dict:
         scores.append({"key": "na", "label": "unscored", "cls": "s-na", "count": by_score["na"]})
     return {
         "scores": scores,
-        "dimensions": [{"key": d, "count": n} for d, n in sorted(dimensions.items())],
+        "dimensions": [{"key": d, "label": dimension_labels.get(d, d), "count": n} for d, n in sorted(dimensions.items())],
         "statuses": [
             {"key": s, "name": STATUS_NAMES.get(s, s), "note": STATUS_NOTES.get(s, ""), "count": n}
             for s, n in (
@@ -413,7 +461,7 @@ def _filter_options(findings: list[dict]) -> dict:
     }
 
 
-def _summary_view(summary: dict) -> dict:
+def _summary_view(summary: dict, labels: dict[str, str] | None = None) -> dict:
     by_score = _dict(summary.get("by_score"))
     index = summary.get("coherence_index")
     index_value = None
@@ -455,7 +503,7 @@ def _summary_view(summary: dict) -> dict:
             for s in range(-3, 4)
         ],
         "by_dimension": [
-            {"name": _text(name), "count": _count(n)}
+            {"name": (labels or {}).get(_text(name), _text(name)), "count": _count(n)}
             for name, n in sorted(_dict(summary.get("by_dimension")).items(), key=lambda kv: _text(kv[0]))
         ],
         "index": index_value,
@@ -490,6 +538,10 @@ class _ReportView:
             for f in _list(report.get("findings"))
             if isinstance(f, dict)
         ]
+        by_fingerprint = {f["fingerprint"]: f for f in findings}
+        for f in findings:  # the conflicts that contest a synergy, to link from its card
+            f["contested"] = [{"anchor": by_fingerprint[fp]["anchor"], "criterion": by_fingerprint[fp]["criterion"]}
+                              for fp in f["contested_by"] if fp in by_fingerprint]
         groups = self._groups(findings, titles)
         # open and expired conflicts, worst first: what a drafter has to act on
         attention = sorted(
@@ -499,7 +551,8 @@ class _ReportView:
         tool = _dict(report.get("tool"))
         return {
             "kind": "report",
-            "title": "Policy coherence report",
+            "title": _text(_dict(report.get("policy_set")).get("title")) or "Policy coherence report",
+            "policy_set": self._policy_set(_dict(report.get("policy_set"))),
             "tool": f"{_text(tool.get('name')) or 'coherence'} {_text(tool.get('version'))}".strip(),
             "as_of": _text(report.get("as_of")),
             "rulesets": [
@@ -508,8 +561,10 @@ class _ReportView:
                 if isinstance(r, dict)
             ],
             "inputs": [_text(i) for i in _list(report.get("inputs"))],
-            "summary": _summary_view(_dict(report.get("summary"))),
+            "summary": _summary_view(_dict(report.get("summary")),
+                                     {f["dimension"]: f["dimension_label"] for f in findings}),
             "matrix": self._matrix(matrix, titles, groups, findings),
+            "frameworks": self._frameworks(_dict(report.get("frameworks")), findings),
             "findings_total": len(findings),
             "attention": attention[:ATTENTION_MAX],
             "attention_more": max(0, len(attention) - ATTENTION_MAX),
@@ -562,6 +617,17 @@ class _ReportView:
                 }
             )
         return groups
+
+    @staticmethod
+    def _policy_set(ps: dict) -> dict:
+        """What the report is about: the set's title and its jurisdictions, for the masthead."""
+        return {
+            "title": _text(ps.get("title")),
+            "jurisdictions": [
+                {"id": _text(j.get("id")), "title": _text(j.get("title")), "level": _text(j.get("level"))}
+                for j in _list(ps.get("jurisdictions")) if isinstance(j, dict)
+            ],
+        }
 
     def _matrix(self, matrix: dict, titles: dict[str, str], groups: list[dict], findings: list[dict]) -> dict:
         cells: dict[tuple[str, str], dict] = {}
@@ -619,6 +685,54 @@ class _ReportView:
             "instruments": [{"id": i, "title": titles.get(i, "")} for i in ids],
             "rows": rows,
         }
+
+
+    @staticmethod
+    def _frameworks(view: dict, findings: list[dict]) -> dict:
+        """The SDG targets and GCM objectives the set serves, each with its findings, and the
+        matrix between targets (built like the instruments' matrix, in the view's order)."""
+        by_fingerprint = {f["fingerprint"]: f for f in findings}
+        targets = []
+        for t in _list(view.get("targets")):
+            if not isinstance(t, dict):
+                continue
+            members = [by_fingerprint[fp] for fp in map(_text, _list(t.get("findings"))) if fp in by_fingerprint]
+            targets.append({
+                "id": _text(t.get("id")), "title": _text(t.get("title")),
+                "facts": [_text(i) for i in _list(t.get("facts"))],
+                "findings": [{"anchor": f["anchor"], "criterion": f["criterion"], "score": f["score"]} for f in members],
+            })
+        ids = [t["id"] for t in targets]
+        title_of = {t["id"]: t["title"] for t in targets}
+        cells = {}
+        for c in _list(view.get("interactions")):
+            if isinstance(c, dict):
+                cells[(_text(c.get("a")), _text(c.get("b")))] = c
+        rows = []
+        used = {i for pair in cells for i in pair}
+        shown = [i for i in ids if i in used]
+        for row_index, a in enumerate(shown):
+            row = []
+            for col_index, b in enumerate(shown):
+                cell = cells.get((a, b)) or cells.get((b, a))
+                if col_index < row_index:
+                    row.append({"kind": "lower"})
+                    continue
+                if cell is None:
+                    row.append({"kind": "empty", "a": a, "b": b})
+                    continue
+                members = [by_fingerprint[fp] for fp in map(_text, _list(cell.get("findings"))) if fp in by_fingerprint]
+                worst, best = _score_view(cell.get("worst")), _score_view(cell.get("best"))
+                row.append({
+                    "kind": "cell", "a": a, "b": b, "worst": worst, "best": best,
+                    "range": worst["value"] != best["value"] and best["value"] is not None,
+                    "count_text": plural(len(members), "finding"),
+                    "href": members[0]["anchor"] if members else None,
+                    "codes": [m["criterion"] for m in members],
+                })
+            rows.append({"id": a, "title": title_of.get(a, ""), "cells": row})
+        return {"targets": targets,
+                "matrix": {"instruments": [{"id": i, "title": title_of.get(i, "")} for i in shown], "rows": rows}}
 
 
 def _diagnostics_view(diagnostics: Any) -> list[dict]:
@@ -743,14 +857,30 @@ def _batch_view(batch: dict) -> dict:
 
 
 def _diff_view(diff: dict) -> dict:
+    from .batch_text import edit_lines
+
     diff = diff if isinstance(diff, dict) else {}
     anchors = _Anchors()
 
     def section(key: str, prefix: str) -> list[dict]:
-        return [finding_view(f, {}, anchors, prefix=prefix) for f in _list(diff.get(key)) if isinstance(f, dict)]
+        out = []
+        for f in _list(diff.get(key)):
+            if not isinstance(f, dict):
+                continue
+            view = finding_view(f, {}, anchors, prefix=prefix)
+            if key == "resolved":  # no longer found: its status in the old version does not apply
+                view.update(status="resolved", status_name=STATUS_NAMES["resolved"], status_cls="resolved",
+                            status_note=STATUS_NOTES["resolved"])
+            change = _dict(f.get("acceptance_change"))
+            if change.get("was"):
+                view["status_name"] = f"{view['status_name']} (was {_text(change.get('was'))})"
+            view["edits"] = [_text(line) for line in edit_lines(f)]
+            out.append(view)
+        return out
 
     new = section("new_findings", "new")
     resolved = section("resolved", "resolved")
+    changed = section("status_changed", "changed")
     unchanged = section("unchanged", "unchanged")
 
     def conflicts(findings: Iterable[dict]) -> int:
@@ -767,7 +897,10 @@ def _diff_view(diff: dict) -> dict:
             {"key": "resolved", "title": "Resolved findings",
              "lead": "Found in the old version and no longer in the new one.",
              "findings": resolved, "conflicts": conflicts(resolved), "open": True},
-            {"key": "unchanged", "title": "Unchanged findings", "lead": "Found in both versions.",
+            {"key": "changed", "title": "Status changed",
+             "lead": "Found in both versions, newly accepted, expired or re-opened.",
+             "findings": changed, "conflicts": conflicts(changed), "open": True},
+            {"key": "unchanged", "title": "Unchanged findings", "lead": "Found in both versions, with the same status.",
              "findings": unchanged, "conflicts": conflicts(unchanged), "open": False},
         ],
         "scale": [
@@ -775,3 +908,232 @@ def _diff_view(diff: dict) -> dict:
             for s in range(-3, 4)
         ],
     }
+
+
+# --------------------------------------------------------------------------- the topic matrix
+
+#: Colours of the agreement kinds in the chart of coverage by year (CSS classes of topics.css).
+_KIND_CLASSES = ("k1", "k2", "k3", "k4")
+#: The chart's geometry, in SVG user units.
+_CHART = {"left": 160, "right": 90, "top": 30, "row": 18, "group": 28, "bottom": 40, "width": 1100}
+
+
+def render_topics_html(doc: dict) -> str:
+    """Render a ``coherence-topics/1`` document: the agreements x topics matrix (sortable and
+    filterable), a chart of coverage by signature year, and each agreement's articles, to which
+    every cell links. The sorting and filtering script is a file of this package, included inline
+    and allowed by its hash; without it the page shows everything in the document's order."""
+    from markupsafe import Markup
+
+    env = _environment()
+    page = _topics_view(doc)
+    css, _, _ = _assets()
+    extra_css, script, script_hash = _topics_assets()
+    return env.get_template("topics.html.j2").render(
+        page=page, css=Markup(css + "\n" + extra_css), script=Markup(script), script_hash=script_hash
+    )
+
+
+@lru_cache(maxsize=1)
+def _topics_assets() -> tuple[str, str, str]:
+    """The topic page's own stylesheet and script, and the CSP hash of the script."""
+    css = (_TEMPLATES / "topics.css").read_text(encoding="utf-8")
+    script = (_TEMPLATES / "topics.js").read_text(encoding="utf-8")
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    return css, script, f"'sha256-{digest}'"
+
+
+def _topic_header(label: str) -> str:
+    from .topics import header_label
+
+    return header_label(label)
+
+
+def _cite_segments(cite: str) -> list[str]:
+    """A citation in the parts a narrow cell may break it into: at its commas only, so that
+    ``Art. 17(1)-(2)`` stays whole and ``Final protocol, point 1(a)`` wraps after the comma."""
+    return [part for part in cite.split(", ") if part] or [cite]
+
+
+def _year(date: Any) -> int | None:
+    text = _text(date)
+    return int(text[:4]) if re.match(r"\d{4}", text) else None
+
+
+def _topics_view(doc: dict) -> dict:
+    """The view model of ``topics.html.j2``."""
+    from ..commands.topics import is_position
+    from .topics import total_text
+
+    doc = doc if isinstance(doc, dict) else {}
+    anchors = _Anchors()
+    labels = {_text(k): _text(v) for k, v in _dict(doc.get("topic_labels")).items()}
+    kind_labels = {_text(k): _text(v) for k, v in _dict(doc.get("kind_labels")).items()}
+    totals = _dict(doc.get("totals"))
+    topics = [_text(t) for t in _list(doc.get("topics"))]
+    checklist_cites: dict[str, list[str]] = {}
+    for e in _list(doc.get("checklist")):
+        if isinstance(e, dict) and e.get("cite"):
+            checklist_cites.setdefault(_text(e.get("topic")), []).append(
+                f"{kind_labels.get(_text(e.get('kind')), _text(e.get('kind')))}: {_text(e.get('cite'))}")
+    kinds_present = sorted({_text(r.get("kind")) for r in _list(doc.get("rows"))
+                            if isinstance(r, dict) and r.get("kind")})
+    kind_cls = {k: _KIND_CLASSES[i % len(_KIND_CLASSES)] for i, k in enumerate(kinds_present)}
+
+    columns, groups = [], []
+    for t in topics:
+        total = _dict(totals.get(t))
+        kinds = [_text(k) for k in _list(total.get("kinds"))]
+        title = ("Checklist of " + " and ".join(kind_labels.get(k, k) for k in kinds) + " agreements") if kinds \
+            else "Other topics"
+        if not groups or groups[-1]["title"] != title:
+            groups.append({"title": title, "span": 0, "checklist": bool(kinds)})
+        groups[-1]["span"] += 1
+        label = labels.get(t, t)
+        covered, of = _count(total.get("covered")), _count(total.get("of"))
+        note = f"{label}: covered by {covered} of {of} agreements"
+        if kinds:
+            note += " of the kinds whose checklist lists it"
+        if _count(total.get("others")):
+            note += f", and by {_count(total.get('others'))} of other kinds"
+        columns.append({
+            "topic": t, "label": label, "group": title, "header": _topic_header(label), "kinds": kinds, "checklist": bool(kinds),
+            "cls": "col-checklist" if kinds else "col-other",
+            "total": total_text({"covered": covered, "of": of, "others": _count(total.get("others"))}),
+            "note": note + ("; " + "; ".join(checklist_cites[t]) if t in checklist_cites else ""),
+        })
+
+    rows, agreements = [], []
+    for r in _list(doc.get("rows")):
+        if not isinstance(r, dict):
+            continue
+        status = _text(r.get("status")) or "ok"
+        agreement = _text(r.get("agreement"))
+        kind = _text(r.get("kind"))
+        cells_in = _dict(r.get("cells"))
+        coverage = r.get("coverage") if isinstance(r.get("coverage"), dict) else None
+        row = {
+            "set": _text(r.get("set")), "agreement": agreement, "title": _text(r.get("title")),
+            "parties": [_text(p) for p in _list(r.get("parties"))], "signed": _text(r.get("signed")),
+            "kind": kind, "kind_label": kind_labels.get(kind, kind), "kind_cls": kind_cls.get(kind, "k0"),
+            "status": status, "status_cls": status if status in ("ok", "failed") else "other",
+            "errors": [_text(e) for e in _list(r.get("errors"))],
+            "coverage": f"{_count(coverage.get('covered'))} of {_count(coverage.get('of'))}" if coverage else "",
+            "coverage_sort": (f"{_count(coverage.get('covered')) / _count(coverage.get('of')):.4f}"
+                              if coverage and _count(coverage.get("of")) else "-1"),
+            "anchor": None, "cells": [],
+        }
+        row["search"] = " ".join([row["set"], agreement, row["title"], " ".join(row["parties"]), row["signed"],
+                                  row["kind_label"]]).lower()
+        if agreement:
+            row["anchor"] = anchors.make("ag", agreement)
+            clause_anchor: dict[tuple[str, str], str] = {}
+            articles = []
+            for c in _list(r.get("clauses")):
+                if not isinstance(c, dict):
+                    continue
+                topic, cite = _text(c.get("topic")), _text(c.get("cite")) or _text(c.get("id"))
+                anchor = anchors.make("cl", _text(c.get("id")))
+                clause_anchor.setdefault((topic, cite), anchor)
+                provision = _text(c.get("provision"))
+                articles.append({
+                    "anchor": anchor, "id": _text(c.get("id")), "cite": cite, "topic": topic,
+                    "topic_label": labels.get(topic, topic), "title": _text(c.get("title")),
+                    "position": provision if is_position(provision) else "",
+                    "prose": "" if is_position(provision) else provision,
+                    "text": _text(c.get("text")),
+                })
+            for col in columns:
+                cites = [_text(x) for x in _list(cells_in.get(col["topic"]))]
+                gap = not cites and kind in col["kinds"]
+                row["cells"].append({
+                    "cls": col["cls"], "gap": gap, "topic": col["topic"],
+                    "title": (f"{agreement}: no article on {col['label']}" if gap else
+                              f"{agreement}, {col['label']}: {'; '.join(cites)}" if cites else ""),
+                    "links": [{"cite": x, "segments": _cite_segments(x), "href": clause_anchor.get((col["topic"], x))}
+                              for x in cites],
+                })
+            agreements.append({
+                "anchor": row["anchor"], "id": agreement, "title": row["title"], "set": row["set"],
+                "signed": row["signed"], "kind_label": row["kind_label"], "parties": row["parties"],
+                "articles": articles, "topics": len(cells_in),
+            })
+        rows.append(row)
+
+    failed = sum(1 for r in rows if r["status"] != "ok")
+    checklist_span = sum(1 for c in columns if c["checklist"])
+    summary = _dict(doc.get("summary"))
+    tool = _dict(doc.get("tool"))
+    return {
+        "kind": "topics",
+        "title": "Agreements and the topics they cover",
+        "tool": f"{_text(tool.get('name')) or 'coherence'} {_text(tool.get('version'))}".strip(),
+        "as_of": _text(doc.get("as_of")),
+        "rulesets": [{"name": _text(x.get("name")), "version": _text(x.get("version"))}
+                     for x in _list(doc.get("ruleset")) if isinstance(x, dict)],
+        "counts": {"sets": _count(summary.get("sets")), "agreements": _count(summary.get("agreements")),
+                   "failed": failed, "topics": len(columns), "checklist": checklist_span},
+        "groups": groups,
+        "columns": columns,
+        "checklist_span": checklist_span,
+        "other_span": len(columns) - checklist_span,
+        "rows": rows,
+        "kinds": [{"key": k, "label": kind_labels.get(k, k), "cls": kind_cls[k],
+                   "count": sum(1 for r in rows if r["kind"] == k)} for k in kinds_present],
+        "agreements": agreements,
+        "chart": _coverage_chart(columns, rows, kind_cls),
+    }
+
+
+def _coverage_chart(columns: list[dict], rows: list[dict], kind_cls: dict[str, str]) -> dict | None:
+    """Which topics the agreements cover, by year of signature: one line per topic (grouped as the
+    matrix's columns), one dot per agreement that covers it, at its year; the first year a topic
+    appears in is written at the end of its line. Geometry and texts only: the template draws the
+    SVG (escaping every text), and the same numbers make the chart's table."""
+    dated = [(r, _year(r["signed"])) for r in rows if r["agreement"] and r["status"] == "ok"]
+    dated = [(r, y) for r, y in dated if y is not None]
+    if not dated or not columns:
+        return None
+    # room on the left for the longest topic label (about 6.3 units a character at 11px)
+    g = dict(_CHART, left=max(_CHART["left"], min(360, round(16 + 6.3 * max(len(c["header"]) for c in columns)))))
+    first_year = min(y for _, y in dated) - 1
+    last_year = max(y for _, y in dated) + 1
+    plot = g["width"] - g["left"] - g["right"]
+
+    def x_of(year: float) -> float:
+        return round(g["left"] + (year - first_year) / max(last_year - first_year, 1) * plot, 1)
+
+    lines, dots, headings, table = [], [], [], []
+    y = g["top"]
+    group = None
+    for index, col in enumerate(columns):
+        if col["group"] != group:
+            group = col["group"]
+            y += g["group"]
+            headings.append({"y": y - 4, "text": group})
+        y += g["row"]
+        covering = [(r, yr) for r, yr in dated if r["cells"][index]["links"]]
+        by_year: dict[int, list[dict]] = {}
+        for r, yr in covering:
+            by_year.setdefault(yr, []).append(r)
+        for yr, members in sorted(by_year.items()):
+            for i, r in enumerate(members):
+                # agreements of one year side by side, not on top of each other
+                dx = (i - (len(members) - 1) / 2) * 7
+                dots.append({"x": round(x_of(yr) + dx, 1), "y": y, "cls": kind_cls.get(r["kind"], "k0"),
+                             "title": f"{col['label']}: {r['agreement']}, signed {r['signed']}: "
+                                      + "; ".join(link["cite"] for link in r["cells"][index]["links"])})
+        first = min(by_year) if by_year else None
+        lines.append({"y": y, "label": col["header"], "first": str(first) if first else "never"})
+        table.append({"label": col["header"], "group": col["group"], "first": str(first) if first else "",
+                      "firsts": sorted(r["agreement"] for r in by_year.get(first, [])) if first else [],
+                      "count": len(covering),
+                      "years": ", ".join(f"{yr}" + (f" ({len(m)})" if len(m) > 1 else "")
+                                         for yr, m in sorted(by_year.items()))})
+    step = 5 if last_year - first_year > 12 else 1
+    ticks = [{"x": x_of(yr), "text": str(yr)} for yr in range(first_year + (-first_year) % step, last_year + 1, step)]
+    signed = sorted({yr for _, yr in dated})
+    return {"width": g["width"], "height": y + g["bottom"], "left": g["left"], "right": g["width"] - g["right"],
+            "top": g["top"], "bottom": y + 12, "axis_y": y + 28, "lines": lines, "dots": dots, "ticks": ticks,
+            "headings": headings, "signed": [x_of(yr) for yr in signed], "first_x": g["width"] - g["right"] + 14,
+            "table": table, "years": f"{signed[0]}-{signed[-1]}"}

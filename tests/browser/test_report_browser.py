@@ -70,10 +70,15 @@ def test_expanding_the_proof_shows_the_cited_article(tab, report_url):
 
     finding.locator("details.why > summary").click()
     assert excerpt.is_visible()
+    # the objective sits in the health plan's Markdown: the legal paragraph it encodes is shown
+    prose = finding.locator("blockquote.prose").first
+    assert prose.is_visible()
+    assert "expand the domestic nursing workforce by 20% by 2024" in prose.inner_text()
+    assert "```" not in prose.inner_text() and "objective HSS.2.1" not in prose.inner_text()
+    # the measure is a .policy fact: shown whole, from its header to its closing brace
     marked = finding.locator(".src-line.hit").first
-    assert marked.is_visible()
-    assert "objective HSS.2.1" in marked.inner_text()
-    assert "measure WPR.7" in finding.locator(".excerpts").inner_text()
+    assert marked.is_visible() and "measure WPR.7" in marked.inner_text()
+    assert excerpt.inner_text().rstrip().endswith("}")
     assert proof.is_visible()
     assert "WPR.7" in proof.inner_text()
     assert tab.errors == []

@@ -172,8 +172,9 @@ def test_statuses_and_trade_offs_are_explained(mauritius):
     text = " ".join(" ".join(Page(out).text).split())
     assert "Accepted trade-off (until 2027-06-30): Cabinet decision 2022/18" in text
     assert "Trade-off lapsed (expired after 2025-12-31)" in text
-    for note in html_render.STATUS_NOTES.values():
-        assert note in text
+    for status, note in html_render.STATUS_NOTES.items():
+        if status != "resolved":  # a status of the diff page only
+            assert note in text
     assert "matches no finding" in text  # the stale accept
     assert "Diagnostics" in text and "W403" in text and "help: update the ids or remove the accept" in text
 
@@ -186,9 +187,12 @@ def test_cited_articles_show_their_source_text_with_the_line_marked(mauritius):
     article = article[: article.index("</article>")]
     line = adm["location"]["line"]
     assert f'<span class="src-line hit"><span class="ln">{line}</span> measure WPR.7 &#34;Annual cap' in article
-    # lines before and after the header line, from the source
-    assert "# Reg. 7(1): &#34;The number of work permits" in article
+    # the fact whole, from its header to its closing brace: not a window of lines around it
     assert "  area: admission" in article
+    assert "# Reg. 7(1): &#34;The number of work permits" not in article  # the comment above it
+    block = article[article.index('<pre class="source">'):]
+    block = block[:block.index("</pre>")]
+    assert block.count('class="src-line') == 8 and block.endswith('<span class="ln">22</span> }</span>')
     # HSS.2.1 comes from a Markdown file: the text of the plan precedes the fenced block
     assert "The Government will expand the domestic nursing workforce" in article
     # source text and proof are inside a collapsed <details>
@@ -360,8 +364,8 @@ def test_batch_page(mauritius):
 def test_diff_page(mauritius):
     report, _ = mauritius
     findings = report["findings"]
-    diff = {"schema": "coherence-diff/1", "old": "policies/v1", "new": "policies/v2",
-            "new_findings": findings[:2], "resolved": findings[2:3], "unchanged": findings[3:]}
+    diff = {"schema": "coherence-diff/2", "old": "policies/v1", "new": "policies/v2",
+            "new_findings": findings[:2], "resolved": findings[2:3], "status_changed": [], "unchanged": findings[3:]}
     out = render_diff_html(diff)
     page = assert_well_formed_page(out)
     assert render_diff_html(diff) == out
@@ -369,7 +373,10 @@ def test_diff_page(mauritius):
     assert "from policies/v1 to policies/v2" in text
     assert "New findings (2)" in text and "Resolved findings (1)" in text and "Unchanged findings (2)" in text
     sections = [a["id"] for t, a in page.tags if t == "section" and a.get("id")]
-    assert sections[1:] == ["new", "resolved", "unchanged"]
+    assert sections[1:] == ["new", "resolved", "changed", "unchanged"]
+    # a resolved finding says so, not that it is open
+    resolved = out[out.index('id="resolved"'):out.index('id="changed"')]
+    assert "st-resolved" in resolved and "st-open" not in resolved
     # a finding may be in two sections of a diff page without clashing anchors
     both = dict(diff, resolved=findings[:1])
     assert_well_formed_page(render_diff_html(both))
