@@ -10,6 +10,7 @@ from typing import Optional
 
 from ..diagnostics import Diagnostic, Label, did_you_mean, sort_diagnostics
 from ..syntax import ast as A
+from .cascades import broken_names, without_cascades
 from .criteria import _check_accept, _check_criterion, _check_rule
 from .facts import NeedsTree, check_facts
 from .ir import FactRecord, Program, RulesetInfo, TestIR
@@ -64,6 +65,7 @@ def check(modules: list[A.Module]) -> Program:
             elif isinstance(item, A.Accept):
                 accepts_ast.append(item)
     program.facts = _check_segments(schema, segments, fingerprint, diags, clean_schema=not sd)
+    diags += parent_cycles(schema, program.facts)
     seen: dict[str, A.Span] = {}
     for c, rs in criteria_ast:
         if c.code in seen:
@@ -77,6 +79,11 @@ def check(modules: list[A.Module]) -> Program:
     for r, rs in rules_ast:
         if r.name in seen_rules:
             diags.append(_dup_named("rule", r.name, r.name_span, seen_rules[r.name]))
+            continue
+        if r.name in seen:  # criteria and rules share one namespace (the engine's, `explain`'s)
+            diags.append(Diagnostic.make("E205", f"rule '{r.name}' has the name of a criterion", r.name_span,
+                                         labels=[Label(seen[r.name], "the criterion")],
+                                         help="criteria and rules share one namespace: rename one of them"))
             continue
         seen_rules[r.name] = r.name_span
         ir = _check_rule(r, schema, diags, rs)
@@ -94,7 +101,10 @@ def check(modules: list[A.Module]) -> Program:
         ir = _check_accept(a, codes, by_id, diags)
         if ir is not None:
             program.accepts.append(ir)
-    program.diagnostics = sort_diagnostics(diags)
+    # what a statement that did not parse (or a fact or field of an unknown type) declared is
+    # reported once, there, not again at every use
+    program.broken = broken_names(modules, schema, diags)
+    program.diagnostics = sort_diagnostics(without_cascades(diags, program.broken))
     return program
 
 
@@ -138,6 +148,34 @@ def _check_segments(schema: Schema, segments: list, fingerprint: str, diags: lis
                 store_records(m, fingerprint, [(r.id, r.type, r.title, v, r.span)
                                                for r, v in zip(records[start:start + n], own[start:start + n])])
     return records
+
+
+def parent_cycles(schema: Schema, facts: list[FactRecord]) -> list[Diagnostic]:
+    """E219 for facts whose ``parent`` references (a ``parent`` field that refers to the fact's own
+    type, as jurisdictions have) lead back to themselves: one diagnostic per cycle, naming every
+    fact in it, at the one written first."""
+    hierarchical = {name for name, t in schema.types.items()
+                    if (ft := t.fields.get("parent")) is not None and ft.type.kind == "ref" and ft.type.name == name}
+    if not hierarchical:
+        return []
+    parent = {f.id: f.values["parent"] for f in facts if f.type in hierarchical and isinstance(f.values.get("parent"), str)}
+    by_id = {f.id: f for f in facts}
+    out, done = [], set()
+    for start in parent:
+        path, node = [], start
+        while node in parent and node not in done and node not in path:
+            path.append(node)
+            node = parent[node]
+        if node in path:  # a cycle: from the first visit of node to the end of path
+            cycle = path[path.index(node):]
+            first = min(cycle, key=lambda i: (by_id[i].span or A.Span("", 0, 0, 0, 0))[:3])
+            ring = cycle[cycle.index(first):] + cycle[:cycle.index(first)] + [first]
+            f = by_id[first]
+            out.append(Diagnostic.make(
+                "E219", f"{f.type} '{first}' lies within itself through `parent`: {' -> '.join(ring)}", f.span,
+                label="part of a cycle", help="every `parent` must lead up to a jurisdiction without a parent"))
+        done.update(path)
+    return out
 
 
 def _dup_named(what: str, name: str, span: A.Span, first: A.Span) -> Diagnostic:

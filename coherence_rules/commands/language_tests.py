@@ -60,12 +60,19 @@ class TestRun:
         return 100.0 * hit / total
 
     def uncovered(self) -> list[str]:
-        return sorted(set(self.criteria) - self.fired_criteria) + sorted(set(self.rules) - self.fired_rules)
+        return self.unfired_criteria() + self.underived_rules()
+
+    def unfired_criteria(self) -> list[str]:
+        """The criteria that fired in no test."""
+        return sorted(set(self.criteria) - self.fired_criteria)
+
+    def underived_rules(self) -> list[str]:
+        """The derivation rules that derived no fact in any test."""
+        return sorted(set(self.rules) - self.fired_rules)
 
 
 def _matches_ids(f: Finding, ids: list[str]) -> bool:
-    basis = set(f.facts) | {d["id"] for d in f.fact_details}
-    return all(i in basis for i in ids)
+    return all(i in f.named for i in ids)
 
 
 def _compare(op: str, a: int, b: int) -> bool:
@@ -100,6 +107,7 @@ def run_tests(session, *, rulesets: Optional[set[str]] = None) -> Optional[TestR
     program, compiled, today = session.program, session.compiled, session.as_of
     rule_files = {m.file for m in session.workspace.rule_modules}
     reference = [f for f in program.facts if f.span is not None and f.span.file in rule_files]
+    reference_ids = frozenset(f.id for f in reference)
     outcomes = []
     fired_c: set[str] = set()
     fired_r: set[str] = set()
@@ -116,7 +124,7 @@ def run_tests(session, *, rulesets: Optional[set[str]] = None) -> Optional[TestR
             continue
         store = {f.id: f for f in facts}
         store.update(result.derived)
-        findings, _, _ = build_findings(program, result, store, today)
+        findings, _, _ = build_findings(program, result, store, today, reference=reference_ids)
         fired_c |= {f.criterion for f in findings}
         fired_r |= {d.rule for ds in result.derivations.values() for d in ds}
         failures = evaluate(t, findings)
@@ -124,3 +132,56 @@ def run_tests(session, *, rulesets: Optional[set[str]] = None) -> Optional[TestR
     criteria = [c.code for c in program.criteria if rulesets is None or c.ruleset in rulesets]
     rules = [r.name for r in program.rules if rulesets is None or r.ruleset in rulesets]
     return TestRun(outcomes, criteria, rules, fired_c, fired_r)
+
+
+# ---- the tests a criterion should have (``lint --require-tests``) --------------------------------------------
+
+def _fires(e) -> bool:
+    """Whether an expectation asks for the criterion to fire (at least once)."""
+    if e.kind == "on":
+        return True
+    if e.kind != "count":
+        return False
+    return (e.op == "==" and e.count >= 1) or (e.op == ">=" and e.count >= 1) or (e.op == ">" and e.count >= 0) \
+        or (e.op == "!=" and e.count == 0)
+
+
+def _near_miss(e) -> bool:
+    """Whether an expectation asks for the criterion not to fire: ``expect no``, ``count == 0``."""
+    if e.kind == "no":
+        return True
+    return e.kind == "count" and ((e.op == "==" and e.count == 0) or (e.op == "<" and e.count == 1)
+                                  or (e.op == "<=" and e.count == 0))
+
+
+def missing_tests(program, *, include_builtin: bool = False) -> list[Diagnostic]:
+    """W409 for each criterion without a test where it fires or without a near miss (a test where it
+    must not fire), the convention the core ruleset keeps. The tests may be anywhere in the
+    program. Criteria of the built-in rulesets (``coherence_rules/rulesets/...``) are left out unless
+    ``include_builtin``: linting a policy set should not report on the rulesets it is checked with."""
+    from ..session import BUILTIN_PREFIX
+
+    fires: set[str] = set()
+    misses: set[str] = set()
+    for t in program.tests:
+        for e in t.expectations:
+            if _fires(e):
+                fires.add(e.code)
+            if _near_miss(e):
+                misses.add(e.code)
+    out = []
+    for c in program.criteria:
+        if c.span is None or (c.span.file.startswith(BUILTIN_PREFIX) and not include_builtin):
+            continue
+        fire, miss = "test where it fires", "near miss (a test where it must not fire)"
+        lacks = [what for what, have in ((fire, c.code in fires), (miss, c.code in misses)) if not have]
+        if not lacks:
+            continue
+        example = {fire: f"`expect {c.code} on [...]`", miss: f"`expect no {c.code}`"}
+        out.append(Diagnostic.make(
+            "W409", f"criterion {c.code} has no {' and no '.join(lacks)}", c.span,
+            label="not covered by the tests",
+            help="add " + " and ".join(f"a test with {example[w]}" for w in lacks)
+                 + ("; a near miss copies a firing test and changes the one fact that makes the difference"
+                    if miss in lacks else "")))
+    return out

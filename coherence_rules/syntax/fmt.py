@@ -7,21 +7,28 @@ the source is left alone and an error is reported.
 
 Canonical layout (also documented in ``docs/fmt.md``):
 
-- one blank line between top-level items; no blank lines inside blocks, except that a blank line
-  the source had between a top-level comment and what follows it is kept;
+- one blank line between top-level items, except between consecutive one-line items of the same
+  kind (facts of the same type, ``accept`` statements, ``enum`` declarations, ...) that no comment
+  line separates; no blank lines inside blocks, except that a blank line the source had between a
+  top-level comment and what follows it is kept;
 - blocks are indented by two spaces per level; lines are at most 100 columns where the layout
   allows it (a single word or value longer than that stays on its line);
 - a header ``TYPE ID "Title" {`` that does not fit puts the title on the next line, indented four
   more columns (split into pieces if still too long);
-- a fact, an ``accept`` or a ``ruleset`` header with at most three fields whose one-line form
-  fits goes on one line, fields separated by two spaces: ``type ID "Title" { a: x  b: y }``;
-  otherwise one field per line. A comment inside the braces forces the multi-line layout. An empty
-  block is written ``{}``;
+- a fact, an ``accept`` or a ``ruleset`` header whose one-line form fits in 100 columns goes on one
+  line, however many fields it has, fields separated by two spaces:
+  ``type ID "Title" { a: x  b: y }``; otherwise one field per line. A comment inside the braces
+  forces the multi-line layout. An empty block is written ``{}``;
+- a list too long for its line is wrapped: items fill each line, continuation lines aligned after
+  the ``[`` (a comment after an item ends a line);
 - schema types: one field or ``inherit`` per line; enums: members on one line when they fit,
   otherwise wrapped at 100 columns, indented two spaces (a comment between members ends a line);
+  labelled members (``family_reunion "family reunification"``) one per line when there are
+  several;
 - rules and criteria: one field per line; ``when {`` with one pattern per line; a ``where``
   condition stays on one line when it fits, otherwise it breaks before ``and``/``or`` (filling
-  each line as far as it goes); on continuation lines the operator hangs left of the condition's
+  each line as far as it goes; an ``or`` of ``and`` runs breaks before ``or`` first, a run
+  breaking before its ``and``s only when it does not fit on its line); on continuation lines the operator hangs left of the condition's
   start so that the operands line up under it;
   ``derive TYPE {`` one field per line; body parts keep their order;
 - tests: ``given {`` with its facts indented, then one ``expect`` per line;
@@ -38,7 +45,8 @@ Canonical layout (also documented in ``docs/fmt.md``):
 - the output ends with exactly one newline and has no trailing whitespace.
 
 In Markdown files only the fenced ``policy``/``rules`` blocks are formatted; CSV inventories are
-returned unchanged.
+returned unchanged. A file keeps its byte-order mark and its line ends (CRLF stays CRLF); Markdown
+prose stays byte for byte.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ INDENT = 2
 
 _TOKEN = re.compile(
     r'(?P<ws>[ \t\f\r\n]+)'
+    r'|(?P<derived>[A-Za-z_][A-Za-z0-9_]*#[0-9a-f]{10}(?![0-9A-Za-z_]))'  # a derived fact's id, not a comment
     r'|(?P<comment>#[^\n]*)'
     r'|(?P<string>"(?:[^"\\\r\n]|\\.)*")'
     r'|(?P<word>@?[A-Za-z_][A-Za-z0-9_.\-]*)'
@@ -112,10 +121,16 @@ class _Source:
         """Index of the first token starting at or after ``pos``."""
         return bisect.bisect_left(self.starts, pos)
 
-    def keyword_before(self, pos: int, steps: int) -> int:
-        """Start of the token ``steps`` tokens before the token at ``pos``."""
-        i = self.index_at(pos) - steps
-        return self.starts[i] if 0 <= i < len(self.starts) else pos
+    def keyword(self, pos: int, *words: str) -> int:
+        """Start of the keywords ``words`` written just before the token at ``pos`` (a name whose
+        span the parser gives): ``keyword(npos, "extend", "enum")`` is where ``extend enum NAME``
+        starts. The tokens are checked, not counted: if they are not those words, ``pos`` itself
+        (the item then starts at its name, which only affects where comments go)."""
+        i = self.index_at(pos)
+        j = i - len(words)
+        if j >= 0 and i <= len(self.texts) and self.texts[j:i] == list(words):
+            return self.starts[j]
+        return pos
 
     def last_before(self, pos: int, words: tuple[str, ...]) -> Optional[int]:
         i = self.index_at(pos) - 1
@@ -126,7 +141,8 @@ class _Source:
         return None
 
     def block(self, after: int) -> tuple[int, int]:
-        """Positions of the first ``{`` at or after ``after`` and of its matching ``}``."""
+        """Positions of the first ``{`` at or after ``after`` (a position in the header of a block:
+        its keyword or name; a title is one string token) and of its matching ``}``."""
         i = self.index_at(after)
         while i < len(self.texts) and self.texts[i] != "{":
             i += 1
@@ -152,7 +168,9 @@ class _Line:
     src: int  # source position of the first token printed on this line
     cindent: int  # indentation of comments placed before this line
     top: bool = False  # first line of a top-level item
-    trailing: Optional[str] = None
+    # on the line of a top-level item printed on one line: its kind (facts: of which type); runs of
+    # such lines of one kind are not separated by blank lines
+    run: Optional[tuple] = None
 
 
 def _quote(s: str) -> str:
@@ -176,7 +194,7 @@ def _string_pieces(s: str, col: int, suffix: int = 0) -> list[str]:
         else:
             cur += ch
     if cur:
-        if pieces and len(_quote(cur)) - 2 > budget - suffix and " " in cur.rstrip(" "):
+        if len(_quote(cur)) - 2 > budget - suffix and " " in cur.rstrip(" "):
             # keep room for the suffix on the last line: move its last word down
             head, _, last = cur.rstrip(" ").rpartition(" ")
             tail = cur[len(head) + 1:]
@@ -212,13 +230,19 @@ def _operand(o: A.Operand) -> str:
     return _value(o.value)
 
 
+def _members(members: list[str], labels: list) -> list[str]:
+    """Each member as written: the word, then its label when it has one."""
+    labels = labels or [None] * len(members)
+    return [m if label is None else f"{m} {_quote(label)}" for m, label in zip(members, labels)]
+
+
 def _type_expr(t: A.TypeExpr) -> str:
     if t.kind == "ref":
         return "ref " + t.name
     if t.kind == "list":
         return "list of " + _type_expr(t.item)
     if t.kind == "enum":
-        return "enum { " + " ".join(t.members) + " }" if t.members else "enum {}"
+        return "enum { " + " ".join(_members(t.members, t.labels)) + " }" if t.members else "enum {}"
     return t.name
 
 
@@ -242,7 +266,7 @@ def _leaf_text(c: Any) -> str:
     if isinstance(c, A.InList):
         return f"{_operand(c.left)} in [" + ", ".join(_operand(i) for i in c.items) + "]"
     if isinstance(c, A.Contains):
-        return f"{_operand(c.left)} contains {_operand(c.right)}"
+        return f"{_operand(c.left)} {'intersects' if getattr(c, 'any', False) else 'contains'} {_operand(c.right)}"
     if isinstance(c, A.Matches):
         return f"{_operand(c.left)} matches {_quote(c.pattern)}"
     raise TypeError(type(c).__name__)
@@ -337,30 +361,70 @@ class _CondWriter:
         self.lines.append(["", src, align])
         self.col = align
 
-    def seq(self, seq: list, align: int) -> None:
+    def seq(self, seq: list, align: int, tail: int = 0) -> None:
+        """Lay out ``seq`` from the current column; ``tail``: the closing parentheses that will
+        follow its last element. An ``or`` whose operands are ``and`` runs breaks before ``or``
+        first: a run that fits after the ``or`` stays whole, a longer one breaks before its ``and``s."""
+        terms: list[list] = []
+        for item in seq:
+            if item[0] == "or" or not terms:
+                terms.append([item])
+            else:
+                terms[-1].append(item)
+        if all(len(t) == 1 for t in terms) or len(terms) == 1:
+            self.fill(seq, align, tail)
+            return
+        for k, term in enumerate(terms):
+            t = tail if k == len(terms) - 1 else 0
+            if k == 0:
+                self.fill(term, align, t)
+                continue
+            op, el, osrc, forced = term[0]
+            flat = _flat_seq(term)
+            if not _has_forced(term) and self.col + 1 + len(flat) + t <= WIDTH:
+                self.put(" " + flat)
+                continue
+            if forced or self.col + 1 + len(flat) + t > WIDTH:
+                self.newline(max(0, align - len(op) - 1), osrc)
+                self.put(op + " ")
+            else:
+                self.put(" " + op + " ")
+            self.fill([(None, el, osrc, False)] + term[1:], align, t)
+
+    def fill(self, seq: list, align: int, tail: int = 0) -> None:
+        """Greedy: each line filled as far as it goes, breaking before ``and``/``or``."""
         for k, (op, el, osrc, forced) in enumerate(seq):
             flat = _flat(el)
+            t = tail if k == len(seq) - 1 else 0
             if k == 0:
-                self.element(el, flat)
+                self.element(el, flat, t)
                 continue
             piece = op + " " + flat
-            if not forced and self.col + 1 + len(piece) <= WIDTH:
+            if not forced and self.col + 1 + len(piece) + t <= WIDTH:
                 self.put(" " + piece)
                 continue
             self.newline(max(0, align - len(op) - 1), osrc)
             self.put(op + " ")
-            self.element(el, flat)
+            self.element(el, flat, t)
 
-    def element(self, el, flat: str) -> None:
-        if isinstance(el, _Leaf) or (self.col + len(flat) <= WIDTH and not _has_forced(el.seq)):
+    def element(self, el, flat: str, tail: int = 0) -> None:
+        if isinstance(el, _Leaf) or (self.col + len(flat) + tail <= WIDTH and not _has_forced(el.seq)):
             self.put(flat)
             return
         self.put(el.prefix)
-        self.seq(el.seq, self.col)
+        self.seq(el.seq, self.col, tail + 1)
         self.put(")")
 
 
 # ---- the printer ------------------------------------------------------------------------------------
+
+
+def _run_kind(it: Any) -> tuple:
+    """What one-line items must share to be printed without a blank line between them: facts their
+    type; ``enum`` and ``extend enum`` declarations, ``accept`` statements, ... their kind."""
+    if isinstance(it, A.Fact):
+        return ("fact", it.type_name)
+    return (type(it).__name__, getattr(it, "extend", False))
 
 
 class _Printer:
@@ -401,15 +465,48 @@ class _Printer:
             self.emit(indent, f"{name}: {pieces[0]}", src)
             for p in pieces[1:]:
                 self.emit(col, p, src, cindent=indent)
+        elif value.kind == "list" and value.items:
+            self.list_lines(indent, name, value, src)
         else:
             self.emit(indent, f"{name}: {_value(value)}", src)
+
+    def list_lines(self, indent: int, name: str, value: A.Value, src: int) -> None:
+        """``name: [a, b, c]`` on one line when it fits; otherwise the items fill each line up to
+        100 columns, continuation lines aligned after the ``[``. A comment after an item ends a
+        line, so it keeps its place."""
+        items = [_value(i) for i in value.items]
+        positions = [self.src.span_pos(i.span) for i in value.items]
+        head = f"{name}: ["
+        col = indent + len(head)
+        rows: list[tuple[list[str], int]] = []  # (items, source position of the row)
+        cur: list[str] = []
+        cur_src = src
+        for k, it in enumerate(items):
+            last = k == len(items) - 1
+            if cur and col + len(", ".join(cur + [it])) + 1 > WIDTH:
+                rows.append((cur, cur_src))
+                cur = []
+            if not cur:
+                cur_src = positions[k] if rows else src
+            cur.append(it)
+            if not last and self.comments_between(positions[k], positions[k + 1]):
+                rows.append((cur, cur_src))
+                cur = []
+        rows.append((cur, cur_src))
+        for k, (row, rsrc) in enumerate(rows):
+            text = ", ".join(row) + ("]" if k == len(rows) - 1 else ",")
+            if k == 0:
+                self.emit(indent, head + text, rsrc)
+            else:
+                self.emit(col, text, rsrc, cindent=col)
 
     def close(self, indent: int, pos: int) -> None:
         self.emit(indent, "}", pos, cindent=indent + INDENT)
 
     def fieldlike(self, indent: int, head: str, title: Optional[str], start: int, brace_from: int,
                   fields: list[A.Field], top: bool) -> None:
-        """Facts, accepts and ruleset headers: one line when short, else one field per line."""
+        """Facts, accepts and ruleset headers: on one line when that fits in 100 columns (however
+        many fields), else one field per line."""
         open_pos, close_pos = self.src.block(brace_from)
         inside = self.comments_between(start, close_pos)
         if not inside:
@@ -418,7 +515,7 @@ class _Printer:
                 one += " { " + "  ".join(f"{f.name}: {_value(f.value)}" for f in fields) + " }"
             else:
                 one += " {}"
-            if len(fields) <= 3 and indent + len(one) <= WIDTH:
+            if indent + len(one) <= WIDTH:
                 self.emit(indent, one, start, top=top)
                 return
             if not fields:
@@ -431,6 +528,12 @@ class _Printer:
 
     # -- items
     def item(self, it: Any, indent: int = 0, top: bool = True) -> None:
+        first = len(self.out)
+        self.item_lines(it, indent, top)
+        if top and len(self.out) == first + 1:
+            self.out[first].run = _run_kind(it)
+
+    def item_lines(self, it: Any, indent: int, top: bool) -> None:
         s = self.src
         if isinstance(it, A.Fact):
             start = s.span_pos(it.type_span)
@@ -439,11 +542,10 @@ class _Printer:
         elif isinstance(it, A.Accept):
             cpos = s.span_pos(it.criterion_span)
             head = f"accept {it.criterion} on [" + ", ".join(it.ids) + "]"
-            self.fieldlike(indent, head, None, s.keyword_before(cpos, 1), cpos + len(it.criterion), it.fields, top)
+            self.fieldlike(indent, head, None, s.keyword(cpos, "accept"), cpos, it.fields, top)
         elif isinstance(it, A.RulesetDecl):
             npos = s.span_pos(it.span)
-            self.fieldlike(indent, f"ruleset {it.name}", it.title, s.keyword_before(npos, 1), npos + len(it.name),
-                           it.fields, top)
+            self.fieldlike(indent, f"ruleset {it.name}", it.title, s.keyword(npos, "ruleset"), npos, it.fields, top)
         elif isinstance(it, A.EnumDecl):
             self.enum(it, indent, top)
         elif isinstance(it, A.TypeDecl):
@@ -458,12 +560,14 @@ class _Printer:
     def enum(self, e: A.EnumDecl, indent: int, top: bool) -> None:
         s = self.src
         npos = s.span_pos(e.name_span)
-        start = s.keyword_before(npos, 2 if e.extend else 1)
+        start = s.keyword(npos, "extend", "enum") if e.extend else s.keyword(npos, "enum")
         head = ("extend enum " if e.extend else "enum ") + e.name + (" open" if e.open else "")
-        open_pos, close_pos = s.block(npos + len(e.name))
+        open_pos, close_pos = s.block(npos)
         inside = self.comments_between(start, close_pos)
-        one = head + (" { " + " ".join(e.members) + " }" if e.members else " {}")
-        if not inside and indent + len(one) <= WIDTH:
+        words = _members(e.members, e.labels)
+        labelled = any(label is not None for label in e.labels)
+        one = head + (" { " + " ".join(words) + " }" if words else " {}")
+        if not inside and indent + len(one) <= WIDTH and not (labelled and len(words) > 1):
             self.emit(indent, one, start, top=top)
             return
         self.emit(indent, head + " {", start, top=top)
@@ -471,8 +575,9 @@ class _Printer:
         inner = indent + INDENT
         cur: list[str] = []
         cur_src = 0
-        for k, m in enumerate(e.members):
-            if cur and inner + len(" ".join(cur + [m])) > WIDTH:
+        for k, m in enumerate(words):
+            # labelled members one per line; bare members packed up to the width
+            if cur and (labelled or inner + len(" ".join(cur + [m])) > WIDTH):
                 self.emit(inner, " ".join(cur), cur_src)
                 cur = []
             if not cur:
@@ -489,9 +594,9 @@ class _Printer:
     def type_decl(self, t: A.TypeDecl, indent: int, top: bool) -> None:
         s = self.src
         npos = s.span_pos(t.name_span)
-        start = s.keyword_before(npos, 2 if t.extend else 1)
+        start = s.keyword(npos, "extend", "type") if t.extend else s.keyword(npos, "type")
         head = ("extend type " if t.extend else "type ") + t.name
-        open_pos, close_pos = s.block(npos + len(t.name))
+        open_pos, close_pos = s.block(npos)
         parts = sorted(list(t.fields) + list(t.inherits), key=lambda n: s.span_pos(n.span))
         if not parts and not self.comments_between(start, close_pos):
             self.header(indent, head, t.doc, start, " {}", top)
@@ -503,7 +608,7 @@ class _Printer:
                           s.span_pos(p.span))
             else:
                 ppos = s.span_pos(p.span)
-                self.emit(indent + INDENT, f"inherit {p.field} from {p.via}", s.keyword_before(ppos, 1))
+                self.emit(indent + INDENT, f"inherit {p.field} from {p.via}", s.keyword(ppos, "inherit"))
         self.close(indent, close_pos)
 
     def rule(self, r: Any, indent: int, top: bool) -> None:
@@ -515,9 +620,9 @@ class _Printer:
             name, npos_span, word = r.code, r.code_span, "criterion"
             parts = list(r.fields) + ([r.when] if r.when is not None else [])
         npos = s.span_pos(npos_span)
-        start = s.keyword_before(npos, 1)
+        start = s.keyword(npos, word)
         head = f"{word} {name}"
-        open_pos, close_pos = s.block(npos + len(name))
+        open_pos, close_pos = s.block(npos)
         parts.sort(key=lambda n: s.span_pos(n.span))
         if not parts and not self.comments_between(start, close_pos):
             self.header(indent, head, r.title, start, " {}", top)
@@ -536,7 +641,7 @@ class _Printer:
     def when(self, w: A.When, indent: int) -> None:
         s = self.src
         wpos = s.span_pos(w.span)
-        open_pos, close_pos = s.block(wpos + 4)
+        open_pos, close_pos = s.block(wpos)  # the span of `when {...}` starts at `when`
         if not w.patterns and not self.comments_between(wpos, close_pos):
             self.emit(indent, "when {}", wpos)
             return
@@ -553,7 +658,7 @@ class _Printer:
             start = s.span_pos(p.span)
         else:
             prefix = f"{p.kind} {p.type_name}"
-            start = s.keyword_before(tpos, 1)
+            start = s.keyword(tpos, p.kind)  # `not` or `exists`
         if p.where is None:
             self.emit(indent, prefix, start)
             return
@@ -569,8 +674,8 @@ class _Printer:
     def derive(self, d: A.Derive, indent: int) -> None:
         s = self.src
         tpos = s.span_pos(d.type_span)
-        start = s.keyword_before(tpos, 1)
-        open_pos, close_pos = s.block(tpos + len(d.type_name))
+        start = s.keyword(tpos, "derive")
+        open_pos, close_pos = s.block(tpos)
         if not d.fields and not self.comments_between(start, close_pos):
             self.emit(indent, f"derive {d.type_name} {{}}", start)
             return
@@ -582,7 +687,7 @@ class _Printer:
     def test(self, t: A.TestDecl, indent: int, top: bool) -> None:
         s = self.src
         npos = s.span_pos(t.span)
-        start = s.keyword_before(npos, 1)
+        start = s.keyword(npos, "test")  # the span of a test is its name
         open_pos, close_pos = s.block(npos)
         after = s.token_after(open_pos)
         given_pos = after[0] if after is not None and after[1] == "given" else None
@@ -603,11 +708,11 @@ class _Printer:
         for e in t.expectations:
             cpos = s.span_pos(e.code_span)
             if e.kind == "on":
-                self.emit(inner, f"expect {e.code} on [" + ", ".join(e.ids) + "]", s.keyword_before(cpos, 1))
+                self.emit(inner, f"expect {e.code} on [" + ", ".join(e.ids) + "]", s.keyword(cpos, "expect"))
             elif e.kind == "no":
-                self.emit(inner, f"expect no {e.code}", s.keyword_before(cpos, 2))
+                self.emit(inner, f"expect no {e.code}", s.keyword(cpos, "expect", "no"))
             else:
-                self.emit(inner, f"expect count {e.code} {e.op} {e.count}", s.keyword_before(cpos, 2))
+                self.emit(inner, f"expect count {e.code} {e.op} {e.count}", s.keyword(cpos, "expect", "count"))
         self.close(indent, close_pos)
 
 
@@ -654,13 +759,18 @@ def _render(printer: _Printer, src: _Source, comments: list[tuple[int, A.Comment
     # lead its first line
     out: list[str] = []
     trail_at: dict[int, str] = {}
+    run: Optional[tuple] = None  # the kind of the previous top-level item, if printed on one line
     for i, ln in enumerate(lines):
-        if ln.top and out:
-            out.append("")
         group = buckets.get(i, []) if first_of[i] == i else []
         if group and group[-1][1]:
             trail_at[last_of[i]] = group[-1][0]
             group = group[:-1]
+        if ln.top:
+            # a blank line between top-level items, except within a run of one-line items of one
+            # kind that no comment line interrupts
+            if out and not (ln.run is not None and ln.run == run and not group):
+                out.append("")
+            run = ln.run
         for k, (ctext, _, pos, anchor) in enumerate(group):
             out.append(" " * ln.cindent + ctext)
             upto = group[k + 1][2] if k + 1 < len(group) else anchor
@@ -731,14 +841,40 @@ def format_source(text: str, file: str, kind: str = "policy", line_offset: int =
     return out, []
 
 
+_BOM = "\ufeff"
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _lines(text: str) -> tuple[list[str], list[str]]:
+    """The lines of ``text`` and the line end after each (``""`` after the last), so that
+    ``"".join(l + e for l, e in zip(*_lines(t))) == t``. The lines are those the readers see:
+    they end lines at CRLF, LF and a lone CR alike (:func:`~coherence_rules.sources.loader.read_text`)."""
+    parts = _LINE_END.split(text)
+    ends = _LINE_END.findall(text)
+    return parts, ends + [""]
+
+
+def _keepends(text: str) -> list[str]:
+    """The lines of ``text`` with their line ends (for a diff)."""
+    return [ln + e for ln, e in zip(*_lines(text)) if ln or e]
+
+
+def _line_end(text: str) -> str:
+    """The line end a formatted ``.policy``/``.rules`` file is written with: CRLF when its first
+    line ends with CRLF, LF otherwise."""
+    m = _LINE_END.search(text)
+    return "\r\n" if m is not None and m.group(0) == "\r\n" else "\n"
+
+
 def format_markdown(text: str, file: str) -> tuple[Optional[str], list[Diagnostic]]:
-    """Format the fenced ``policy``/``rules`` blocks of a Markdown text; prose stays byte for byte."""
+    """Format the fenced ``policy``/``rules`` blocks of a Markdown text; prose stays byte for byte,
+    line ends included. The lines of a formatted block end like the line of its opening fence."""
     from ..sources.loader import markdown_blocks
 
-    lines = text.split("\n")
+    lines, ends = _lines(text)
     diags: list[Diagnostic] = []
     replacements = []
-    for kind, first, block in markdown_blocks(text):
+    for kind, first, block in markdown_blocks("\n".join(lines)):
         if not block.strip():
             continue
         n = block.count("\n") + 1
@@ -747,32 +883,53 @@ def format_markdown(text: str, file: str) -> tuple[Optional[str], list[Diagnosti
             diags += d
             continue
         fence = lines[first - 1] if first >= 1 else ""
+        eol = "\r\n" if first >= 1 and ends[first - 1] == "\r\n" else "\n"
         pad = fence[: len(fence) - len(fence.lstrip(" "))]
         new = [(pad + ln) if ln else ln for ln in formatted.rstrip("\n").split("\n")] if formatted else []
-        if first + n == len(lines) and lines[-1] == "":
-            new.append("")  # an unclosed block running to the end of the file keeps the final newline
-        replacements.append((first, n, new))
+        new_ends = [eol] * len(new)
+        if first + n == len(lines):  # an unclosed block running to the end of the file
+            if lines[-1] == "":
+                new.append("")  # keeps the final line end
+                new_ends.append("")
+            elif new_ends:
+                new_ends[-1] = ""
+        replacements.append((first, n, new, new_ends))
     if diags:
         return None, diags
-    for first, n, new in reversed(replacements):
+    for first, n, new, new_ends in reversed(replacements):
         lines[first:first + n] = new
-    return "\n".join(lines), []
+        ends[first:first + n] = new_ends
+    return "".join(ln + e for ln, e in zip(lines, ends)), []
 
 
 def format_file_text(text: str, file: str) -> tuple[Optional[str], list[Diagnostic]]:
     """Format a file's text according to its extension: `.policy` and `.rules` whole, `.md` only its
-    fenced blocks, `.csv` unchanged (inventories are not formatted)."""
+    fenced blocks, `.csv` unchanged (inventories are not formatted).
+
+    ``text`` is the file's text as stored (``format_paths`` decodes the bytes without touching line
+    ends); the result keeps its byte-order mark and its line ends: a `.policy`/`.rules` file whose
+    first line ends with CRLF is written with CRLF throughout, LF otherwise; in Markdown see
+    :func:`format_markdown`. The text is formatted with LF line ends and without the mark, which
+    are put back afterwards."""
     if file.endswith(".csv"):
         return text, []
+    bom = _BOM if text.startswith(_BOM) else ""
+    body = text[len(bom):]
     if file.endswith(".md"):
-        return format_markdown(text, file)
-    if file.endswith(".rules"):
-        return format_source(text, file, kind="rules")
-    if file.endswith(".policy"):
-        return format_source(text, file, kind="policy")
-    span = A.Span(file=file, line=1, column=1, end_line=1, end_column=2)
-    return None, [Diagnostic.make("E117", f"unsupported file '{file}'", span,
-                                  help="sources are .policy, .rules, .md and .csv files")]
+        out, diags = format_markdown(body, file)
+    elif file.endswith((".rules", ".policy")):
+        eol = _line_end(body)
+        normal = _LINE_END.sub("\n", body) if "\r" in body else body
+        out, diags = format_source(normal, file, kind="rules" if file.endswith(".rules") else "policy")
+        if out is not None and eol != "\n":
+            out = out.replace("\n", eol)
+    else:
+        span = A.Span(file=file, line=1, column=1, end_line=1, end_column=2)
+        return None, [Diagnostic.make("E117", f"unsupported file '{file}'", span,
+                                      help="sources are .policy, .rules, .md and .csv files")]
+    if out is None:
+        return None, diags
+    return bom + out, []
 
 
 @dataclass
@@ -784,17 +941,36 @@ class FormatResult:
     diff: str = ""
     diagnostics: list[Diagnostic] = field(default_factory=list)
     sources: SourceLines = field(default_factory=SourceLines)
+    #: why each file that needed rewriting could not be written (read-only, a link, a full disk...)
+    refused: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.is_error]
 
 
-def format_paths(paths: list, write: bool = True) -> FormatResult:
+def _stored_text(path, text: str) -> str:
+    """The file's text as stored, byte-order mark and line ends included; ``text`` is what the
+    readers made of it (:func:`~coherence_rules.sources.loader.read_text`: the mark dropped, line
+    ends made LF). Should the file have changed in between, ``text`` itself."""
+    try:
+        stored = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return text
+    body = stored[1:] if stored.startswith(_BOM) else stored
+    return stored if _LINE_END.sub("\n", body) == text else text
+
+
+def format_paths(paths: list, write: bool = True, follow_symlinks: bool = False) -> FormatResult:
     """Format every source under ``paths`` (``coherence fmt``): rewrite the files whose layout
-    changes when ``write``, else only report them with a diff. A file with errors is left alone."""
+    changes when ``write``, else only report them with a diff. A file with errors is left alone.
+    A file keeps its byte-order mark and its line ends (see :func:`format_file_text`). Files are
+    written by :func:`coherence_rules.files.write_text_atomically` (a symbolic link only with
+    ``follow_symlinks``); a file it refuses or fails to write is listed in ``refused`` and left
+    as it was."""
     import difflib
-    import os
+
+    from ..files import WriteError, write_text_atomically
 
     from ..sources.loader import discover, display_path, read_text
 
@@ -809,17 +985,21 @@ def format_paths(paths: list, write: bool = True) -> FormatResult:
             result.diagnostics += d
             continue
         result.sources.add(shown, text)
-        new, d = format_file_text(text, shown)
+        stored = _stored_text(path, text)
+        new, d = format_file_text(stored, shown)
         if new is None:
             result.diagnostics += d
             continue
-        if new == text:
+        if new == stored:
             continue
-        result.changed.append(shown)
         if write:
-            tmp = path.with_name(f".{path.name}.fmt{os.getpid()}")
-            tmp.write_text(new, encoding="utf-8")
-            os.replace(tmp, path)
+            try:
+                write_text_atomically(path, new, follow_symlinks=follow_symlinks)
+            except WriteError as e:
+                result.refused.append(e.message)
+                continue
+            result.changed.append(shown)
         else:
-            result.diff += "".join(difflib.unified_diff(text.splitlines(True), new.splitlines(True), shown, shown))
+            result.changed.append(shown)
+            result.diff += "".join(difflib.unified_diff(_keepends(stored), _keepends(new), shown, shown))
     return result

@@ -89,10 +89,10 @@ def test_table_csv_markdown_and_html(sets, workdir):
     assert header.split()[:3] == ["set", "status", "findings"] and "ADM-SECTOR" in header
     mauritius = next(line for line in table.stdout.splitlines() if line.startswith("mauritius "))
     assert "1 (-2)" in mauritius and "2 (-1)" in mauritius and "1 (+1)" in mauritius
-    assert "== mauritius (ok, 7 findings)" in table.stdout
+    assert "== mauritius (ok, 10 findings)" in table.stdout
 
     rows = list(csv.DictReader(io.StringIO(invoke("batch", *sets, "-f", "csv", "--as-of", AS_OF, "-q").stdout)))
-    assert len(rows) == 11 and {r["set"] for r in rows} == {"kenya-ncm", "mauritius", "sweden"}
+    assert len(rows) == 16 and {r["set"] for r in rows} == {"kenya-ncm", "mauritius", "sweden"}
     assert next(r for r in rows if r["criterion"] == "ADM-SECTOR")["set"] == "mauritius"
 
     md = invoke("batch", *sets, "-f", "markdown", "--as-of", AS_OF, "-q").stdout
@@ -224,13 +224,15 @@ def test_compare_command(tmp_path, monkeypatch):
     r = invoke("compare", "a", "b", "--format", "json", "--as-of", AS_OF)
     assert r.exit_code == 0
     doc = json.loads(r.stdout)
-    assert doc["schema"] == "coherence-compare/1"
+    assert doc["schema"] == "coherence-compare/2"
     statuses = {row["topic"]: row["status"] for row in doc["topics"]}
-    assert statuses["travel"] == "differ"
-    assert {t for t, st in statuses.items() if st != "same"} == {"travel"}
-    text = invoke("compare", "a", "b", "--as-of", AS_OF).stdout
-    assert text.startswith("A: a\nB: b\n")
+    assert statuses["travel"] == "differing positions"
+    assert {t for t, st in statuses.items() if st == "differing positions"} == {"travel"}
+    assert set(statuses.values()) == {"differing positions", "same positions", "side by side"}
+    lines = invoke("compare", "a", "b", "--as-of", AS_OF).stdout.splitlines()
+    assert lines[1].startswith("A: a (NL-TR-1964") and lines[2].startswith("B: b (NL-TR-1964")
     assert invoke("compare", "a", "missing", "--as-of", AS_OF).exit_code == 2
+    assert invoke("compare", "a", "--as-of", AS_OF).exit_code == 2  # one set needs --against
 
 
 def test_batch_csv_rows_are_check_csv_rows_with_the_set_first(workdir):

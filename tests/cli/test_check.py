@@ -65,9 +65,9 @@ def test_text_output_shows_the_finding_and_its_proof():
     r = invoke("check", MAURITIUS, "--explain", "--as-of", "2026-11-23")
     assert r.exit_code == 1
     assert "conflict[ADM-SECTOR]" in r.output
-    assert "--> policies/mauritius/instruments.policy:89:1" in r.output
-    assert "├─ o: objective = HSS.2.1 (policies/mauritius/health-strategy.md:40)" in r.output
-    assert "absent: no role where role == lead and area == remittances and jurisdiction == MU" in r.output
+    assert "--> policies/mauritius/instruments.policy:93:1" in r.output
+    assert "├─ o: objective = HSS.2.1 (policies/mauritius/health-strategy.md:32)" in r.output
+    assert "absent: no lead_cover where area == remittances and jurisdiction == MU" in r.output
 
 
 @pytest.mark.parametrize("fmt", ["json", "sarif", "csv"])
@@ -196,12 +196,12 @@ def test_profile_prints_stages():
     for stage in ("parse", "check", "compile", "run", "findings", "render"):
         # a row per stage: its name, milliseconds, and the growth of peak memory in KiB
         assert re.search(rf"^{stage}\s+\d+\.\d\s+[\d,]+$", r.stderr, re.M), (stage, r.stderr)
-    assert re.search(r"^67 facts, 20 derived; [\d,]+ facts/s$", r.stderr, re.M), r.stderr
+    assert re.search(r"^41 facts, 26 derived; [\d,]+ facts/s$", r.stderr, re.M), r.stderr
 
 
 def test_version_and_help():
     r = invoke("--version")
-    assert r.output.startswith("coherence, version 0.1.0")
+    assert r.output.startswith("coherence, version 0.2.0")
     for cmd in ("check", "lint", "fmt", "test", "explain", "criteria", "import"):
         h = invoke(cmd, "--help")
         assert h.exit_code == 0 and "Usage: main" not in h.output or "Usage:" in h.output

@@ -9,13 +9,15 @@ damaged sources, which must only ever produce diagnostics.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coherence_rules.syntax.ast import strip_spans
-from coherence_rules.syntax.fmt import WIDTH, format_file_text, format_source
+from coherence_rules.sources.loader import markdown_blocks
+from coherence_rules.syntax.fmt import WIDTH, format_file_text, format_paths, format_source
 from coherence_rules.syntax.parser import parse_source
 
 from tests.mutation import mutate
@@ -206,10 +208,14 @@ def test_specification_examples_format_and_reparse(name):
 def test_policy_example_layout():
     out = fmt(POLICY_EXAMPLE, "policy")
     assert 'jurisdiction MU "Republic of Mauritius" { level: national }\n' in out
-    assert 'actor MOH "Ministry of Health and Wellness" { kind: ministry  jurisdiction: MU }\n\nactor PIO' in out
-    # four fields: one per line
+    # consecutive one-line facts of one type: no blank line between them; a blank line between types
+    assert ('"Republic of Mauritius" { level: national }\n\n'
+            'actor MOH "Ministry of Health and Wellness" { kind: ministry  jurisdiction: MU }\n'
+            'actor PIO "Passport and Immigration Office" { kind: agency  jurisdiction: MU }\n\n') in out
+    # too long for one line (110 columns): one field per line, then a blank line
     assert 'instrument HSS "Health Sector Strategic Plan 2020-2024" {\n  kind: strategy\n' in out
-    assert 'instrument WPR "Work Permit Regulations" { kind: regulation  jurisdiction: MU  owner: PIO }' in out
+    assert ('  in_force: 2020-01-01\n}\n\n'
+            'instrument WPR "Work Permit Regulations" { kind: regulation  jurisdiction: MU  owner: PIO }\n\n') in out
 
 
 def test_criterion_layout_matches_the_specification():
@@ -242,6 +248,8 @@ def test_test_layout():
                           '    jurisdiction X { level: national }\n'
                           '    instrument P { kind: strategy  jurisdiction: X }\n'
                           '    objective O {\n      instrument: P\n')
+    # 4 fields that fit in 100 columns (indentation counted) stay on one line in `given` too
+    assert "\n    measure M { instrument: P  area: admission  effect: restrict  occupation: nurse }\n  }\n" in out
     assert out.endswith("  }\n  expect ADM-SECTOR on [O, M]\n  expect no WORKFORCE-DRAIN\n}\n")
 
 
@@ -346,8 +354,8 @@ def test_strings_are_reescaped_and_joined():
 
 
 def test_numbers_and_dates_as_written():
-    src = "measure M { quota: +0500  share: -0.50  from: 2018-06  year: 2018 }\n"
-    assert fmt(src, "policy") == "measure M {\n  quota: +0500\n  share: -0.50\n  from: 2018-06\n  year: 2018\n}\n"
+    src = "measure M {\n  quota: +0500\n  share: -0.50\n  from: 2018-06\n  year: 2018\n}\n"
+    assert fmt(src, "policy") == "measure M { quota: +0500  share: -0.50  from: 2018-06  year: 2018 }\n"
 
 
 def test_long_string_split_at_spaces_rejoins_exactly():
@@ -373,8 +381,9 @@ def test_minimal_parentheses():
     assert "a: objective where aim == increase and target == workforce or not occupation == nurse\n" in out
     assert ("    b: measure where (area == admission or area == visa)\n"
             "                 and not (effect == restrict or effect == prohibit)\n") in out
-    assert ("    c: measure where (area == visa or area == admission) or (effect == restrict and score > 1)\n"
-            "                 and x == 1\n") in out
+    # an `or` of `and` runs breaks before `or` first
+    assert ("    c: measure where (area == visa or area == admission)\n"
+            "                  or (effect == restrict and score > 1) and x == 1\n") in out
     assert "d: measure where not not a == 1 and not (b == 1 and c == 2)" in out
 
 
@@ -393,6 +402,17 @@ def test_all_condition_forms():
     assert "  derive pressure {\n    occupation: m.occupation\n" in out
 
 
+def test_intersects_and_derived_ids():
+    src = ('accept WORKFORCE-DRAIN on [pressure#0123456789, HSS.2.1] {reason: "r"}  # trailing\n'
+           "criterion C { when { m: measure where origin intersects r.origin and tags contains x } }\n"
+           'test "t" { expect C on [pressure#0123456789] }\n')
+    out = fmt(src)
+    reparse_equal(src, out)
+    assert out.startswith('accept WORKFORCE-DRAIN on [pressure#0123456789, HSS.2.1] { reason: "r" }  # trailing\n')
+    assert "    m: measure where origin intersects r.origin and tags contains x\n" in out
+    assert "  expect C on [pressure#0123456789]\n" in out
+
+
 def test_long_title_moves_to_its_own_line():
     src = ('essential_topic ET.bilateral_labour.recruitment_costs "Bilateral labour agreements should say '
            'who bears recruitment costs" { kind: bilateral_labour }\n')
@@ -405,6 +425,33 @@ def test_long_title_moves_to_its_own_line():
     reparse_equal(f'test "{long_name}" {{ expect no ADM-SECTOR }}\n', out)
     assert out.startswith('test\n    "an admission cap')
     assert max(len(line) for line in out.split("\n")) <= WIDTH
+
+
+def test_or_of_and_runs_breaks_before_or():
+    src = ("criterion C { when { o2: objective where aim == decrease and jurisdiction == o1.jurisdiction"
+           " and (occupation == o1.occupation or occupation == null and o1.occupation == null) } }\n")
+    out = fmt(src)
+    reparse_equal(src, out)
+    # the closing parenthesis counts: the group does not fit on its line (101 columns), so it breaks
+    # before `or`, and the `and` run after it stays whole
+    assert ("    o2: objective where aim == decrease and jurisdiction == o1.jurisdiction\n"
+            "                    and (occupation == o1.occupation\n"
+            "                      or occupation == null and o1.occupation == null)\n") in out
+    long = " or ".join(f"area == area_number_{i} and effect == effect_number_{i}" for i in range(4))
+    out = fmt(f"criterion C {{ when {{ m: measure where {long} }} }}\n")
+    assert out.split("\n")[2:6] == [
+        "    m: measure where area == area_number_0 and effect == effect_number_0",
+        "                  or area == area_number_1 and effect == effect_number_1",
+        "                  or area == area_number_2 and effect == effect_number_2",
+        "                  or area == area_number_3 and effect == effect_number_3"]
+
+
+def test_title_split_keeps_room_for_the_brace():
+    title = "opposite aims at national and provincial level are not a silo (SILO compares one jurisdiction)"
+    out = fmt(f'test "{title}" {{ expect no SILO }}\n')
+    assert max(len(line) for line in out.split("\n")) <= WIDTH
+    assert out.startswith('test\n    "opposite aims at national and provincial level are not a silo (SILO compares one "\n'
+                          '    "jurisdiction)" {\n')
 
 
 def test_long_condition_breaks_inside_parentheses():
@@ -422,6 +469,260 @@ def test_empty_blocks():
     reparse_equal(src, out)
     assert fmt(out) == out
     assert 'jurisdiction MU {}\n\ntype t "doc" {}\n\nenum e {}\n' in out
+
+
+# ---- facts on one line, runs, lists ------------------------------------------------------------------------
+
+
+def test_one_line_fact_stays_one_line_whatever_its_number_of_fields():
+    one = "objective O { instrument: P  sector: health  aim: increase  target: workforce  occupation: nurse }\n"
+    assert fmt(one, "policy") == one
+    six = "measure M { instrument: P  area: visa  effect: restrict  occupation: nurse  funded: true  quota: 5 }\n"
+    assert fmt(six, "policy") == six
+    # written over several lines, a fact that fits is joined
+    spread = "objective O {\n  instrument: P\n  sector: health\n  aim: increase\n  target: workforce\n  occupation: nurse\n}\n"
+    assert fmt(spread, "policy") == one
+
+
+def test_one_line_means_at_most_100_columns():
+    def fact(width: int) -> str:
+        head = 'measure M { instrument: P  area: admission  effect: restrict  cite: "'
+        return head + "x" * (width - len(head) - 3) + '" }\n'
+    assert len(fact(WIDTH)) == WIDTH + 1
+    assert fmt(fact(WIDTH), "policy") == fact(WIDTH)
+    out = fmt(fact(WIDTH + 1), "policy")
+    assert out.startswith("measure M {\n  instrument: P\n  area: admission\n  effect: restrict\n  cite: ")
+    # inside a test's `given`, the indentation counts
+    given = fmt('test "t" { given { ' + fact(WIDTH - 4) + " } }\n")
+    assert "\n    " + fact(WIDTH - 4) in given
+    given = fmt('test "t" { given { ' + fact(WIDTH - 3) + " } }\n")
+    assert "\n    measure M {\n      instrument: P\n" in given
+
+
+def test_long_fact_is_broken_one_field_per_line():
+    src = ('measure WPR.7 "Annual cap on work permits for foreign nurses" { instrument: WPR  area: admission'
+           '  effect: restrict  occupation: nurse  cite: "Work Permit Regulations, reg. 7(1): the number of work'
+           ' permits issued to non-citizens for employment as nurses shall not exceed an annual ceiling" }\n')
+    out = fmt(src, "policy")
+    assert out == ('measure WPR.7 "Annual cap on work permits for foreign nurses" {\n'
+                   "  instrument: WPR\n  area: admission\n  effect: restrict\n  occupation: nurse\n"
+                   '  cite: "Work Permit Regulations, reg. 7(1): the number of work permits issued to non-citizens for "\n'
+                   '        "employment as nurses shall not exceed an annual ceiling"\n'
+                   "}\n")
+    reparse_equal(src, out, "policy")
+
+
+def test_no_blank_lines_between_consecutive_one_line_facts():
+    # the shape of policies/reference/who-ssl-2023.policy: 54 one-line facts of one type
+    facts = "".join(f'jurisdiction C{i:02} "Country {i}" {{ level: national  iso3: "C{i:02}"  safeguard_list: true }}\n'
+                    for i in range(54))
+    src = "# WHO list\n\n" + facts
+    assert fmt(src, "policy") == src
+    spaced = "# WHO list\n\n" + facts.replace("}\n", "}\n\n")
+    assert fmt(spaced, "policy") == src
+
+
+def test_runs_of_one_line_items():
+    src = """jurisdiction MU "Republic of Mauritius" { level: national  iso3: "MUS" }
+actor MOH "Ministry of Health and Wellness" { kind: ministry  jurisdiction: MU }
+
+actor PIO "Passport and Immigration Office" { kind: agency  jurisdiction: MU }  # immigration
+actor BOM "Bank of Mauritius" {
+  kind: agency
+  jurisdiction: MU
+}
+# The Economic Development Board runs the diaspora schemes.
+actor EDB "Economic Development Board" { kind: agency  jurisdiction: MU }
+actor MOFA "Ministry of Foreign Affairs, Regional Integration and International Trade" { kind: ministry  jurisdiction: MU }
+actor MOE "Ministry of Education" { kind: ministry  jurisdiction: MU }
+accept ADM-SECTOR on [HSS.2.1, WPR.7] { reason: "Cabinet decision 2019/41"  until: 2026-12-31 }
+accept MEASURE-UNFUNDED on [NMDP.4.3] { reason: "Register deferred to the 2027-2028 Budget" }
+"""
+    out = fmt(src, "policy")
+    # another type, a comment line and a multi-line item end a run; a trailing comment does not
+    assert out == """jurisdiction MU "Republic of Mauritius" { level: national  iso3: "MUS" }
+
+actor MOH "Ministry of Health and Wellness" { kind: ministry  jurisdiction: MU }
+actor PIO "Passport and Immigration Office" { kind: agency  jurisdiction: MU }  # immigration
+actor BOM "Bank of Mauritius" { kind: agency  jurisdiction: MU }
+
+# The Economic Development Board runs the diaspora schemes.
+actor EDB "Economic Development Board" { kind: agency  jurisdiction: MU }
+
+actor MOFA "Ministry of Foreign Affairs, Regional Integration and International Trade" {
+  kind: ministry
+  jurisdiction: MU
+}
+
+actor MOE "Ministry of Education" { kind: ministry  jurisdiction: MU }
+
+accept ADM-SECTOR on [HSS.2.1, WPR.7] { reason: "Cabinet decision 2019/41"  until: 2026-12-31 }
+accept MEASURE-UNFUNDED on [NMDP.4.3] { reason: "Register deferred to the 2027-2028 Budget" }
+"""
+    reparse_equal(src, out, "policy")
+    assert fmt(out, "policy") == out
+
+
+def test_runs_of_one_line_enums_and_labelled_members():
+    src = """enum aim { increase decrease maintain protect }
+
+enum restrictiveness { more less no_change not_assessable }
+extend enum occupation { community_health_worker "community health workers" }
+extend enum sector { tourism }
+enum area { admission "admission" family_reunion "family reunification" }
+"""
+    assert fmt(src) == """enum aim { increase decrease maintain protect }
+enum restrictiveness { more less no_change not_assessable }
+
+extend enum occupation { community_health_worker "community health workers" }
+extend enum sector { tourism }
+
+enum area {
+  admission "admission"
+  family_reunion "family reunification"
+}
+"""
+
+
+def test_long_list_wraps_after_the_bracket():
+    members = ", ".join(f"KE-M{i:02}" for i in range(20))
+    src = f"mechanism KE-NCM {{ jurisdiction: KE  members: [{members}] }}\n"
+    out = fmt(src, "policy")
+    assert out == ("mechanism KE-NCM {\n  jurisdiction: KE\n"
+                   "  members: [KE-M00, KE-M01, KE-M02, KE-M03, KE-M04, KE-M05, KE-M06, KE-M07, KE-M08, KE-M09, KE-M10,\n"
+                   "            KE-M11, KE-M12, KE-M13, KE-M14, KE-M15, KE-M16, KE-M17, KE-M18, KE-M19]\n}\n")
+    assert max(len(line) for line in out.split("\n")) <= WIDTH
+    reparse_equal(src, out, "policy")
+    assert fmt(out, "policy") == out
+
+
+def test_comment_inside_a_list_ends_its_line():
+    src = "mechanism M {\n  members: [A, B,  # state\n    C,\n    # non-state\n    D]\n}\n"
+    out = fmt(src, "policy")
+    assert out == "mechanism M {\n  members: [A, B,  # state\n            C,\n            # non-state\n            D]\n}\n"
+    reparse_equal(src, out, "policy")
+    assert fmt(out, "policy") == out
+
+
+def test_comment_before_a_keyword_leads_its_item():
+    # an item starts at its keyword (checked, not counted back from the name the parser gives), so a
+    # comment before the keyword leads the item, wherever the name is
+    src = ("enum aim { increase }\n# about occupations\nextend\n  enum occupation { chw }\n"
+           "extend type measure { d: number? }\n# about types\nextend type\n  skills { e: number? }\n"
+           'test "t" {\n  expect no A\n  # the second\n  expect\n    no B\n  # the third\n  expect count\n    C == 1\n}\n')
+    out = fmt(src)
+    reparse_equal(src, out)
+    assert out == ("enum aim { increase }\n\n# about occupations\nextend enum occupation { chw }\n\n"
+                   "extend type measure {\n  d: number?\n}\n\n# about types\nextend type skills {\n  e: number?\n}\n\n"
+                   'test "t" {\n  expect no A\n  # the second\n  expect no B\n  # the third\n  expect count C == 1\n}\n')
+
+
+# ---- line ends and byte-order marks --------------------------------------------------------------------------
+
+
+def test_crlf_and_bom_kept_in_policy_files():
+    src = "\ufeff# header\r\n\r\njurisdiction MU {  level: national }\r\n\r\n\r\njurisdiction PH { level: national }\r\n"
+    out, diags = format_file_text(src, "x.policy")
+    assert diags == []
+    assert out == "\ufeff# header\r\n\r\njurisdiction MU { level: national }\r\njurisdiction PH { level: national }\r\n"
+    assert format_file_text(out, "x.policy") == (out, [])
+    # the layout is that of the LF text
+    lf, _ = format_file_text(src.lstrip("\ufeff").replace("\r\n", "\n"), "x.policy")
+    assert out == "\ufeff" + lf.replace("\n", "\r\n")
+    # mixed line ends follow the first line's; a BOM alone is kept on an LF file
+    out, _ = format_file_text("jurisdiction MU { level: national }\r\n# c\n", "x.rules")
+    assert out == "jurisdiction MU { level: national }\r\n# c\r\n"
+    out, _ = format_file_text("\ufeffjurisdiction MU {level: national}\n", "x.policy")
+    assert out == "\ufeffjurisdiction MU { level: national }\n"
+
+
+def test_crlf_and_bom_kept_in_markdown_prose_byte_for_byte():
+    md = ("\ufeff# Work Permit Regulations\r\nRegulation 7(1) caps  permits.   \r\nan LF line\n\r\n"
+          "```policy\r\njurisdiction MU {  level: national }\r\n\r\njurisdiction PH { level: national }\r\n```\r\n"
+          "a lone CR\rline\r\n```policy\nactor A { kind: agency\r\n jurisdiction: MU }\n```\nend")
+    out, diags = format_file_text(md, "x.md")
+    assert diags == []
+    assert out == ("\ufeff# Work Permit Regulations\r\nRegulation 7(1) caps  permits.   \r\nan LF line\n\r\n"
+                   "```policy\r\njurisdiction MU { level: national }\r\njurisdiction PH { level: national }\r\n```\r\n"
+                   "a lone CR\rline\r\n```policy\nactor A { kind: agency  jurisdiction: MU }\n```\nend")
+    assert format_file_text(out, "x.md") == (out, [])
+
+
+def test_format_paths_keeps_bom_and_crlf(tmp_path):
+    bom = b"\xef\xbb\xbf"
+    files = {
+        "a.policy": bom + b"jurisdiction MU {  level: national }\r\n\r\njurisdiction PH { level: national }\r\n",
+        "b.md": bom + b"# T\r\n\r\n```policy\r\njurisdiction MU {level: national}\r\n```\r\nprose  \r\n",
+        "c.rules": b"enum aim { increase decrease }\r\n",  # already formatted: left alone
+        "d.policy": bom + b"jurisdiction MU { level: national }\n",
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    checked = format_paths([tmp_path], write=False)
+    assert sorted(Path(p).name for p in checked.changed) == ["a.policy", "b.md"]
+    assert "\n-\ufeffjurisdiction MU {  level: national }\r\n" in checked.diff  # the first line holds the BOM
+    assert "\n+jurisdiction MU { level: national }\r\n" in checked.diff
+    assert (tmp_path / "a.policy").read_bytes() == files["a.policy"]  # --check and --diff change nothing
+    written = format_paths([tmp_path], write=True)
+    assert sorted(Path(p).name for p in written.changed) == ["a.policy", "b.md"]
+    assert (tmp_path / "a.policy").read_bytes() == (
+        bom + b"jurisdiction MU { level: national }\r\njurisdiction PH { level: national }\r\n")
+    assert (tmp_path / "b.md").read_bytes() == (
+        bom + b"# T\r\n\r\n```policy\r\njurisdiction MU { level: national }\r\n```\r\nprose  \r\n")
+    assert (tmp_path / "c.rules").read_bytes() == files["c.rules"]
+    assert (tmp_path / "d.policy").read_bytes() == files["d.policy"]
+    assert format_paths([tmp_path], write=False).changed == []
+
+
+# ---- fixture pairs and the shipped files -------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = sorted((ROOT / "tests" / "fixtures" / "fmt").glob("*.in"))
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
+def test_fixture_pairs(path):
+    """``NAME.policy.in`` formats to ``NAME.policy.out``, which formats to itself."""
+    src = path.read_text(encoding="utf-8")
+    expected = path.with_suffix(".out").read_text(encoding="utf-8")
+    kind = path.stem.rpartition(".")[2]
+    out = fmt(src, kind)
+    assert out == expected
+    reparse_equal(src, out, kind)
+    assert fmt(expected, kind) == expected
+
+
+SHIPPED = sorted(p for pattern in ("rulesets/*.rules", "policies/**/*.policy", "policies/**/*.md")
+                 for p in ROOT.glob(pattern))
+
+
+def _trees(text: str, name: str) -> list:
+    if name.endswith(".md"):
+        blocks = [parse_source(block, name, kind=kind, line_offset=first)
+                  for kind, first, block in markdown_blocks(text) if block.strip()]
+    else:
+        blocks = [parse_source(text, name, kind="rules" if name.endswith(".rules") else "policy")]
+    assert all(not diags for _, diags in blocks), [d for _, diags in blocks for d in diags][:3]
+    return [(strip_spans(m.items), [c.text for c in m.comments]) for m, _ in blocks]
+
+
+def test_shipped_files_are_there():
+    names = {p.name for p in SHIPPED}
+    assert {"core.rules", "schema.rules", "who-ssl-2023.policy", "instruments.policy", "agreement.md"} <= names
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_shipped_file_formats_idempotently_to_the_same_tree(path):
+    """Every shipped file formats (in memory) to a text with the same trees and comments, and
+    formatting that text again changes nothing."""
+    text = path.read_text(encoding="utf-8")
+    once, diags = format_file_text(text, path.name)
+    assert once is not None, diags
+    assert _trees(once, path.name) == _trees(text, path.name)
+    twice, _ = format_file_text(once, path.name)
+    assert twice == once
+    if not path.name.endswith(".md"):
+        check_layout(once)
 
 
 # ---- files ----------------------------------------------------------------------------------------------
@@ -569,7 +870,7 @@ def atom(draw) -> list[str]:
             toks += ([","] if k else []) + it
         return toks + ["]"]
     if kind == 4:
-        return left + ["contains"] + draw(operand())
+        return left + [draw(st.sampled_from(["contains", "intersects"]))] + draw(operand())
     return left + ["matches"] + draw(string_lit())
 
 
@@ -629,7 +930,9 @@ def criterion(draw) -> list[str]:
 def schema_item(draw) -> list[str]:
     kind = draw(st.integers(0, 3))
     name = draw(st.sampled_from(["occupation", "aim", "sector", "skills_programme", "level"]))
-    members = draw(st.lists(st.sampled_from(WORDS[8:] + ["community_health_worker", "ict_specialist"]), max_size=30))
+    members = []
+    for m in draw(st.lists(st.sampled_from(WORDS[8:] + ["community_health_worker", "ict_specialist"]), max_size=30)):
+        members += [m] + (draw(string_lit()) if draw(st.integers(0, 3)) == 0 else [])  # a label, sometimes
     if kind == 0:
         return ["enum", name] + (["open"] if draw(st.booleans()) else []) + ["{"] + members + ["}"]
     if kind == 1:
@@ -664,7 +967,8 @@ def unit_test_item(draw) -> list[str]:
 @st.composite
 def other_item(draw) -> list[str]:
     if draw(st.booleans()):
-        toks = ["accept", draw(idents), "on", "[", draw(idents), ",", draw(idents), "]", "{"]
+        derived = st.from_regex(r"\A[a-z_]{1,8}#[0-9a-f]{10}\Z")  # a derived fact's id
+        toks = ["accept", draw(idents), "on", "[", draw(idents), ",", draw(st.one_of(idents, derived)), "]", "{"]
         toks += ["reason", ":"] + draw(string_lit())
         if draw(st.booleans()):
             toks += ["until", ":", draw(dates)]
