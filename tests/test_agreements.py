@@ -67,7 +67,7 @@ def test_set_lints_clean_and_gives_its_expected_findings(name, sessions):
     result = lint(s)
     assert result.diagnostics == [], [d.message for d in result.diagnostics]
     report = s.report
-    gaps = {next(i for i in f.facts if i.startswith("ET.")).rsplit(".", 1)[1]
+    gaps = {next(i for i in f.named if i.startswith("ET.")).rsplit(".", 1)[1]
             for f in report.findings if f.criterion == "BLA-GAP"}
     assert {f.criterion for f in report.findings} <= {"BLA-GAP"}, [f.message for f in report.findings]
     assert len([f for f in report.findings if f.criterion == "BLA-GAP"]) == len(GAPS[name])
