@@ -181,6 +181,17 @@ def string_pieces(s: str, col: int, suffix: int = 0) -> list[str]:
     return [quote(p) for p in pieces] if pieces else [whole]
 
 
+def canonical(text: str, name: str) -> str:
+    """``text`` in the layout of ``coherence fmt`` when coherence is installed (so the files pass
+    ``fmt --check`` whatever its version), else as :func:`fact` lays it out."""
+    try:
+        from coherence_rules.syntax.fmt import format_source
+    except ImportError:
+        return text
+    formatted, diagnostics = format_source(text, name)
+    return formatted if formatted is not None and not diagnostics else text
+
+
 def fact(type_name: str, fact_id: str, title: str, fields: list[tuple[str, object]]) -> list[str]:
     """The lines of one top-level fact in the canonical layout of ``coherence fmt``."""
     def value(v: object) -> str:
@@ -346,8 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     for w in warn_counts(targets, objectives):
         print(f"warning: {w}", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / SDG_OUTPUT).write_text(sdg_policy(targets), encoding="utf-8", newline="\n")
-    (args.out / GCM_OUTPUT).write_text(gcm_policy(objectives), encoding="utf-8", newline="\n")
+    (args.out / SDG_OUTPUT).write_text(canonical(sdg_policy(targets), SDG_OUTPUT), encoding="utf-8", newline="\n")
+    (args.out / GCM_OUTPUT).write_text(canonical(gcm_policy(objectives), GCM_OUTPUT), encoding="utf-8", newline="\n")
     goals = len({g for _, g, _ in targets})
     print(f"wrote {len(targets)} targets of {goals} goals to {args.out / SDG_OUTPUT}")
     print(f"wrote {len(objectives)} objectives to {args.out / GCM_OUTPUT}")
