@@ -54,17 +54,43 @@ def parse_date_option(value: Optional[str]) -> Optional[dt.date]:
         raise BadInput(f"invalid date '{value}' (expected YYYY-MM-DD)")
 
 
-def write_output(text: str, output: Optional[str]) -> None:
-    if output is None or output == "-":
-        click.echo(text, nl=False)
-        return
-    path = Path(output)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+def _is_stdout(output: str) -> bool:
+    """``-``, ``/dev/stdout``, or a name of the very file standard output already is (``/dev/fd/1``):
+    written as standard output, never replaced."""
+    if output in ("-", "/dev/stdout"):
+        return True
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as e:
-        raise BadInput(f"cannot write {output}: {e.strerror or e}")
+        return os.path.samestat(os.stat(output), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def echo(message: object = "", **kwargs) -> None:
+    """``click.echo`` for what people read on a terminal: characters a terminal would act on
+    (escape sequences, bidirectional controls) in names and texts from input are shown escaped
+    (docs/security.md). Reports go through :func:`write_output`, whose renderers escape for
+    their medium and leave JSON and CSV data as they are."""
+    from coherence_rules.render.escape import terminal
+
+    click.echo(terminal(str(message)), **kwargs)
+
+
+def write_output(text: str, output: Optional[str]) -> None:
+    """Write a command's report to ``--output`` (through :func:`coherence_rules.files.write_text_atomically`:
+    a symbolic link is followed only with ``--follow-symlinks``) or to standard output. The bytes
+    are the same either way: what the renderer made, escape sequences included (click would strip
+    them from a stdout that is not a terminal, so ``> file`` and ``-o file`` differed)."""
+    from coherence_rules.files import WriteError, write_text_atomically
+
+    if output is None or _is_stdout(output):
+        click.echo(text, nl=False, color=True)  # the renderer escaped what it must for its medium
+        return
+    ctx = click.get_current_context(silent=True)
+    follow = bool(ctx is not None and ctx.meta.get("follow_symlinks"))
+    try:
+        write_text_atomically(output, text, follow_symlinks=follow)
+    except WriteError as e:
+        raise BadInput(e.message)
 
 
 def emit_diagnostics(diags, sources, fmt: str = "text", *, to_stderr: bool = True) -> None:
@@ -73,7 +99,7 @@ def emit_diagnostics(diags, sources, fmt: str = "text", *, to_stderr: bool = Tru
     if not diags:
         return
     text = render_json(diags) + "\n" if fmt == "json" else render_all_text(diags, sources) + "\n"
-    click.echo(text, nl=False, err=to_stderr)
+    echo(text, nl=False, err=to_stderr)
 
 
 def handle_errors(fn):
@@ -88,19 +114,19 @@ def handle_errors(fn):
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            echo("interrupted", err=True)
             sys.exit(130)
         except RecursionError:
-            click.echo("error: the input nests too deeply to analyse", err=True)
+            echo("error: the input nests too deeply to analyse", err=True)
             sys.exit(EXIT_BAD_INPUT)
         except MissingExtra as e:
-            click.echo(f"error: {e}", err=True)
+            echo(f"error: {e}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         except Exception as e:  # noqa: BLE001 - the edge of the program
-            click.echo(f"internal error: {type(e).__name__}: {e}", err=True)
+            echo(f"internal error: {type(e).__name__}: {e}", err=True)
             if os.environ.get("COHERENCE_DEBUG"):
                 traceback.print_exc()
-            click.echo("This is a bug in coherence. Please report it with the command and the input that "
+            echo("This is a bug in coherence. Please report it with the command and the input that "
                        "trigger it (set COHERENCE_DEBUG=1 for details).", err=True)
             sys.exit(EXIT_INTERNAL)
 
@@ -150,8 +176,26 @@ as_of_option = _option(
 max_derived_option = _option(
     "--max-derived", type=click.IntRange(1), default=None, metavar="N",
     help="Stop when rules derive more than N facts (default 100000).")
-output_option = _option("--output", "-o", type=click.Path(dir_okay=False), default=None,
-                        help="Write the output to FILE instead of stdout.")
+
+
+def _remember_follow(ctx, param, value):
+    """Keep ``--follow-symlinks`` where :func:`write_output` finds it (the context's meta)."""
+    ctx.meta["follow_symlinks"] = value
+    return value
+
+
+_output_file = _option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+                       help="Write the output to FILE instead of stdout (`-` is stdout). An existing file is "
+                            "replaced atomically and keeps its mode; a read-only file, a directory, a device "
+                            "or FIFO, and a symbolic link (see --follow-symlinks) are refused.")
+_follow_symlinks = _option("--follow-symlinks", is_flag=True, expose_value=False, callback=_remember_follow,
+                           help="If --output names a symbolic link, write to the file it points to (by default "
+                                "a link is refused, never replaced).")
+
+
+def output_option(fn):
+    """``--output FILE`` and ``--follow-symlinks``, the options of every command that writes a report."""
+    return _output_file(_follow_symlinks(fn))
 
 
 def fail_on_option(what: str):
@@ -202,10 +246,13 @@ def main() -> None:
               help="Print a stage's product as JSON instead of the report, for debugging: the syntax trees, "
                    "the checked program, the compiled durable_rules ruleset, or the run's matches and derivations.")
 @click.option("--engine", type=click.Choice(["durable", "reference"]), default="durable", hidden=True)
+@click.option("--watch", "watch", is_flag=True,
+              help="Check again whenever a file of the set, its --with paths or its rulesets changes (polled every "
+                   "0.5 s); the output is cleared and printed again. Ctrl-C stops (exit 0).")
 @click.pass_context
 @handle_errors
 def check(ctx, paths, rulesets, with_paths, as_of, fmt, output, fail_on, explain, max_derived, profile, dump_stage,
-          engine):
+          engine, watch):
     """Check a policy set against rulesets and report conflicts and synergies.
 
     PATHS are .policy, .rules, .md and .csv files or directories (searched recursively); together
@@ -213,6 +260,11 @@ def check(ctx, paths, rulesets, with_paths, as_of, fmt, output, fail_on, explain
     in pyproject.toml (keys: ruleset, with, format, fail_on, as_of, max_derived).
     """
     opts = Options(rulesets, with_paths, as_of, max_derived)
+    if watch:
+        from coherence_rules.commands import watch as watching
+
+        ctx.exit(watching.watch(lambda: watching.invoke_again(ctx, watch=False),
+                                watching.watched_paths(paths, opts.with_paths, opts.rulesets), ignore=[output]))
     fmt = fmt or opts.settings.format or "text"
     if fmt not in CHECK_FORMATS:
         raise BadInput(f"unknown format '{fmt}' (formats: {', '.join(CHECK_FORMATS)})")
@@ -231,8 +283,10 @@ def check(ctx, paths, rulesets, with_paths, as_of, fmt, output, fail_on, explain
     if report.diagnostics and (fmt in MACHINE_FORMATS or errors or fmt != "text" or output):
         emit_diagnostics(report.diagnostics, report.sources)
     if errors:
-        if fmt == "json":
-            write_output(report.to_json(), output)
+        if fmt in ("json", "sarif"):  # the machine formats that carry diagnostics: the report says why
+            from coherence_rules.render import render_report
+
+            write_output(render_report(report, fmt), output)
         ctx.exit(EXIT_BAD_INPUT)
     text = session.render()
     if fmt == "text" and report.diagnostics and not output:
@@ -243,7 +297,7 @@ def check(ctx, paths, rulesets, with_paths, as_of, fmt, output, fail_on, explain
     if profile:
         from coherence_rules.render.analyst import profile_table
 
-        click.echo(profile_table(session.profile, report), err=True, nl=False)
+        echo(profile_table(session.profile, report), err=True, nl=False)
     ctx.exit(EXIT_FINDINGS if report.failing(opts.fail_on(fail_on)) else EXIT_OK)
 
 
@@ -258,15 +312,20 @@ def check(ctx, paths, rulesets, with_paths, as_of, fmt, output, fail_on, explain
 @click.option("--strict", is_flag=True, help="Exit 1 when there are warnings (and no errors).")
 @click.option("--each", is_flag=True,
               help="Lint each PATH as a policy set of its own (as `batch` checks them), not all PATHS as one set.")
+@click.option("--require-tests", is_flag=True,
+              help="Warn (W409) for each criterion of PATHS or of a --ruleset path without a test where it fires "
+                   "and one where it must not (a near miss: `expect no CODE`), as the core ruleset has.")
 @click.pass_context
 @handle_errors
-def lint(ctx, paths, rulesets, with_paths, fmt, strict, each):
+def lint(ctx, paths, rulesets, with_paths, fmt, strict, each, require_tests):
     """Parse and validate policy files and rulesets without running them.
 
     Checks syntax, ids and references, the schema (unknown fields, missing fields, wrong value
     types, values not in an enum), criteria, rules, templates and tests. PATHS are one policy set;
     with --each, every PATH is a set of its own (`coherence lint --each policies/agreements/*/`).
-    Exit 0 when there is no error (1 with --strict when there are warnings), 2 on errors.
+    Every independent error is reported in one pass. With --require-tests, a criterion without a
+    firing test or a near miss is a warning. Exit 0 when there is no error (1 with --strict when
+    there are warnings), 2 on errors.
     """
     from coherence_rules.diagnostics import render_all_text
     from coherence_rules.findings.report import dump_json
@@ -276,21 +335,28 @@ def lint(ctx, paths, rulesets, with_paths, fmt, strict, each):
     rules = Rulesets(opts.rulesets)
     sets = [[p] for p in paths] if each else [list(paths)]
     results = [lint_session(opts.session(s, rules=rules)) for s in sets]
+    if require_tests:
+        from coherence_rules.commands.language_tests import missing_tests
+        from coherence_rules.diagnostics import sort_diagnostics
+        from coherence_rules.session import LintResult
+
+        results = [LintResult(sort_diagnostics(r.diagnostics + missing_tests(r.program)), r.sources, r.program)
+                   if r.program is not None else r for r in results]
     if fmt == "json":
         if each:
             text = dump_json({"sets": [{"set": s[0], "diagnostics": [d.to_dict() for d in r.diagnostics]}
                                        for s, r in zip(sets, results)]})
         else:
             text = dump_json({"diagnostics": [d.to_dict() for d in results[0].diagnostics]})
-        click.echo(text, nl=False)
+        echo(text, nl=False)
     else:
         shown = 0
         for s, r in zip(sets, results):
             if r.diagnostics:
-                click.echo((f"== {s[0]}\n" if each else "") + render_all_text(r.diagnostics, r.sources))
+                echo((f"== {s[0]}\n" if each else "") + render_all_text(r.diagnostics, r.sources))
                 shown += 1
         if not shown:
-            click.echo("no problems found" + (f" in {len(sets)} policy sets" if each else ""))
+            echo("no problems found" + (f" in {len(sets)} policy sets" if each else ""))
     if any(r.errors for r in results):
         ctx.exit(EXIT_BAD_INPUT)
     ctx.exit(EXIT_FINDINGS if strict and any(r.warnings for r in results) else EXIT_OK)
@@ -303,26 +369,34 @@ def lint(ctx, paths, rulesets, with_paths, fmt, strict, each):
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 if a file would be reformatted.")
 @click.option("--diff", "show_diff", is_flag=True, help="Change nothing; print a unified diff of the changes.")
+@click.option("--follow-symlinks", is_flag=True,
+              help="Rewrite the file a symbolic link points to (by default a file given or found as a link is "
+                   "read but not rewritten: an error names the link).")
 @click.pass_context
 @handle_errors
-def fmt(ctx, paths, check_only, show_diff):
+def fmt(ctx, paths, check_only, show_diff, follow_symlinks):
     """Rewrite policy and rules files in the canonical layout (comments kept).
 
     Formatting never changes meaning, and a file with errors is never rewritten. Markdown files keep
-    their prose; only their `policy`/`rules` blocks are laid out. CSV files are left alone.
+    their prose; only their `policy`/`rules` blocks are laid out. CSV files are left alone. A file
+    is replaced atomically and keeps its mode; a file with several hard links is rewritten in place
+    (every name sees the change); read-only files and symbolic links (without --follow-symlinks)
+    are refused with an error (exit 2), and a failed write leaves the file as it was.
     """
     from coherence_rules.syntax.fmt import format_paths
 
-    result = format_paths(list(paths), write=not (check_only or show_diff))
+    result = format_paths(list(paths), write=not (check_only or show_diff), follow_symlinks=follow_symlinks)
     if show_diff:
-        click.echo(result.diff, nl=False)
+        echo(result.diff, nl=False)
     emit_diagnostics(result.diagnostics, result.sources)
     for shown in result.changed:
         if check_only:
-            click.echo(f"would reformat {shown}")
+            echo(f"would reformat {shown}")
         elif not show_diff:
-            click.echo(f"reformatted {shown}", err=True)
-    if result.errors:
+            echo(f"reformatted {shown}", err=True)
+    for message in result.refused:
+        echo(f"error: {message}", err=True)
+    if result.errors or result.refused:
         ctx.exit(EXIT_BAD_INPUT)
     ctx.exit(EXIT_FINDINGS if (check_only or show_diff) and result.changed else EXIT_OK)
 
@@ -332,19 +406,30 @@ def fmt(ctx, paths, check_only, show_diff):
 
 @main.command("test")
 @click.argument("rulesets", nargs=-1, metavar="[RULESET...]")
-@click.option("--coverage", is_flag=True, help="Report which criteria and rules fired in at least one test.")
+@click.option("--coverage", is_flag=True,
+              help="Report how many criteria fired and how many rules derived a fact in at least one test, and "
+                   "which did not.")
 @click.option("--threshold", type=click.FloatRange(0, 100), default=None, metavar="PCT",
               help="With --coverage: exit 1 when coverage is below PCT.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text")
 @as_of_option
+@click.option("--watch", "watch", is_flag=True,
+              help="Run the tests again whenever a ruleset file changes (polled every 0.5 s); the output is cleared "
+                   "and printed again. Ctrl-C stops (exit 0).")
 @click.pass_context
 @handle_errors
-def test_cmd(ctx, rulesets, coverage, threshold, fmt, as_of):
+def test_cmd(ctx, rulesets, coverage, threshold, fmt, as_of, watch):
     """Run the tests written next to criteria (`test "..." { given {...} expect ... }`).
 
     RULESET is a built-in name or a .rules path (default: every built-in ruleset). A failure shows
     the expected and the actual findings with their facts.
     """
+    if watch:
+        from coherence_rules.commands import watch as watching
+        from coherence_rules.session import builtin_rulesets
+
+        ctx.exit(watching.watch(lambda: watching.invoke_again(ctx, watch=False),
+                                watching.watched_paths(rulesets=list(rulesets) or builtin_rulesets())))
     from coherence_rules.commands.language_tests import run_tests
     from coherence_rules.render.analyst import test_run_json, test_run_text
     from coherence_rules.session import Session, builtin_rulesets
@@ -356,11 +441,11 @@ def test_cmd(ctx, rulesets, coverage, threshold, fmt, as_of):
     if run is None:
         emit_diagnostics(session.diagnostics, session.sources)
         ctx.exit(EXIT_BAD_INPUT)
-    click.echo(test_run_json(run) if fmt == "json" else test_run_text(run, coverage), nl=False)
+    echo(test_run_json(run) if fmt == "json" else test_run_text(run, coverage), nl=False)
     if not run.passed:
         ctx.exit(EXIT_FINDINGS)
     if coverage and threshold is not None and run.coverage < threshold:
-        click.echo(f"coverage {run.coverage:.1f}% is below the threshold {threshold:.1f}%", err=True)
+        echo(f"coverage {run.coverage:.1f}% is below the threshold {threshold:.1f}%", err=True)
         ctx.exit(EXIT_FINDINGS)
     ctx.exit(EXIT_OK)
 
@@ -373,26 +458,41 @@ def test_cmd(ctx, rulesets, coverage, threshold, fmt, as_of):
 @ruleset_option
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
 @click.option("--rulesets", "list_rulesets", is_flag=True, help="List the built-in rulesets.")
+@click.option("--rule", "show_rule", is_flag=True,
+              help="Print the source of criterion CODE (or of the derivation rule named CODE) as written, with "
+                   "its file and line.")
 @click.pass_context
 @handle_errors
-def criteria(ctx, code, rulesets, fmt, list_rulesets):
-    """List criteria (code, title, dimension, score, source), or print one criterion's documentation."""
+def criteria(ctx, code, rulesets, fmt, list_rulesets, show_rule):
+    """List criteria (code, title, dimension, score, source), or print one criterion's documentation
+    (with --rule: its source and location)."""
     from coherence_rules.commands import docs
     from coherence_rules.session import Session, builtin_rulesets
 
     if list_rulesets:
         for name in builtin_rulesets():
-            click.echo(name)
+            echo(name)
         return
     session = Session(rulesets=list(rulesets) or None)
     session.run_until("check")
     if session.errors:
         emit_diagnostics(session.diagnostics, session.sources)
         ctx.exit(EXIT_BAD_INPUT)
+    if show_rule:
+        if not code:
+            raise click.UsageError("--rule needs a CODE: `coherence criteria CODE --rule`")
+        program = session.program
+        item = next((c for c in program.criteria if c.code == code), None) \
+            or next((r for r in program.rules if r.name == code), None)
+        found = docs.rule_source(item, session.sources) if item is not None else None
+        if found is None:
+            raise BadInput(docs.unknown_criterion(code, program.criteria))
+        echo(docs.rule_source_view(found, fmt))
+        return
     text = docs.criteria_view(session.program.criteria, code, fmt)
     if text is None:
         raise BadInput(docs.unknown_criterion(code, session.program.criteria))
-    click.echo(text)
+    echo(text)
 
 
 # ---- explain ------------------------------------------------------------------------------------------------------
@@ -403,14 +503,19 @@ def criteria(ctx, code, rulesets, fmt, list_rulesets):
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @set_options
 @click.option("--facts", "fact_ids", default=None, metavar="ID,...",
-              help="Only findings (or candidate facts) involving these fact ids.")
+              help="Only findings (or derivations) involving these fact ids; a pattern of a type some of them "
+                   "have considers only those as candidates.")
 @click.pass_context
 @handle_errors
 def explain(ctx, code, paths, rulesets, with_paths, as_of, fact_ids):
-    """Why criterion CODE fired, or why it did not, on the policy set in PATHS.
+    """Why criterion CODE fired, or why it did not, on the policy set in PATHS; CODE may also name
+    a derivation rule (what it derived, from which facts, or why nothing).
 
     For a finding: its proof. When the criterion did not fire: for each pattern, the candidate
-    facts and the first condition each one failed; for a `not` pattern, the fact that blocked it.
+    facts and the first condition each one fails, and under every candidate that matches, the
+    next pattern (every candidate path, each blocked one with the fact that blocked it). When a
+    pattern's type is derived, the rules that derive it are explained below it, with what the
+    pattern needs of the derived fact (three rules deep at most).
     """
     from coherence_rules.findings.explain import explain_criterion
 
@@ -420,7 +525,7 @@ def explain(ctx, code, paths, rulesets, with_paths, as_of, fact_ids):
     emit_diagnostics(session.diagnostics, session.sources)
     if explanation is None:
         ctx.exit(EXIT_BAD_INPUT)
-    click.echo(explanation.text)
+    echo(explanation.text)
 
 
 # ---- import -------------------------------------------------------------------------------------------------------
@@ -448,10 +553,10 @@ def import_cmd(format_name, file, output, force):
         written = run_import(format_name, Path(file), Path(output), force=force)
     except ImportFailure as e:
         where = f"{e.file}:{e.line}:{e.column}" if e.line else str(e.file)
-        click.echo(f"error: {where}: {e.message}", err=True)
+        echo(f"error: {where}: {e.message}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     for p in written:
-        click.echo(str(p))
+        echo(str(p))
 
 
 # ---- batch, compare, diff -----------------------------------------------------------------------------------------
@@ -474,16 +579,26 @@ def import_cmd(format_name, file, output, force):
                    "tcp://HOST:PORT uses a running scheduler. Needs coherence-rules[dask].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no closing summary on stderr.")
 @max_derived_option
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Stop a set whose check takes longer than SECONDS and mark it failed (E503); the other sets "
+                   "go on, and the set is not stored, so a rerun tries it again (default: no limit; local runs "
+                   "only, not with --scheduler).")
 @click.pass_context
 @handle_errors
-def batch(ctx, paths, rulesets, with_paths, as_of, jobs, store, fmt, output, fail_on, scheduler, quiet, max_derived):
+@click.option("--view", type=click.Choice(["findings", "topics"]), default="findings", show_default=True,
+              help="findings: the sets x criteria matrix and each set's findings; topics: agreements x topics, "
+                   "each cell the articles that cover the topic (coherence-topics/1 in JSON).")
+def batch(ctx, paths, rulesets, with_paths, as_of, jobs, store, fmt, output, fail_on, scheduler, quiet, max_derived,
+          timeout, view):
     """Check many policy sets against the same rulesets, in parallel.
 
     Each PATH is one policy set (a directory or a file); to check every set in a folder, let the
     shell expand it: `coherence batch agreements/*`. The output is a sets x criteria matrix (count
-    and worst score per cell) and every set's findings. A set with bad input fails alone, with its
-    diagnostics. Exit 2 when a set failed, else 1 when a set has findings at or beyond --fail-on,
-    else 0. See docs/batch.md.
+    and worst score per cell) and every set's findings; `--view topics` shows agreements x topics
+    instead, each cell the articles that cover the topic. A Markdown file without a `policy` or
+    `rules` block (a README the shell expanded) is skipped, with a note. A set with bad input
+    fails alone, with its diagnostics. Exit 2 when a set failed, else 1 when a set has findings
+    at or beyond --fail-on, else 0. See docs/batch.md.
     """
     import time
 
@@ -498,47 +613,65 @@ def batch(ctx, paths, rulesets, with_paths, as_of, jobs, store, fmt, output, fai
     t0 = time.perf_counter()
     try:
         result = run_batch(list(paths), opts.rulesets, jobs=jobs, store=store, scheduler=scheduler, as_of=opts.as_of,
-                           progress=progress, max_derived=opts.max_derived, with_paths=opts.with_paths)
+                           progress=progress, max_derived=opts.max_derived, with_paths=opts.with_paths,
+                           timeout=timeout)
     except BatchError as e:
         if e.diagnostics:
             emit_diagnostics(e.diagnostics, e.sources)
         raise BadInput(str(e))
     except KeyboardInterrupt:
-        click.echo("\ninterrupted" + (f"; the finished sets are in {store}: run the same command to resume"
+        echo("\ninterrupted" + (f"; the finished sets are in {store}: run the same command to resume"
                                       if store else ""), err=True)
         sys.exit(130)
-    write_output(batch_text.render_batch(result, fmt), output)
+    for name in result.skipped:
+        echo(f"note: skipped {name}: a Markdown file with no `policy` or `rules` block is not a policy set",
+                   err=True)
+    if view == "topics":
+        from coherence_rules.commands.topics import topics_document
+        from coherence_rules.render.topics import render_topics
+
+        write_output(render_topics(topics_document(result, opts.rulesets), fmt), output)
+    else:
+        write_output(batch_text.render_batch(result, fmt), output)
+    emit_diagnostics(result.notes, None)
     for line in failed_set_lines(result):
-        click.echo(line, err=True)
+        echo(line, err=True)
     if not quiet:
         reused = f", {result.reused} from the store" if store else ""
-        click.echo(f"{batch_text.batch_summary_line(result.to_dict())}; {result.computed} run{reused} in "
+        echo(f"{batch_text.batch_summary_line(result.to_dict())}; {result.computed} run{reused} in "
                    f"{time.perf_counter() - t0:.1f} s", err=True)
     ctx.exit(result.exit_code(opts.fail_on(fail_on)))
 
 
 @main.command()
-@click.argument("a", type=click.Path())
-@click.argument("b", type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=click.Path(), metavar="A B [C...]")
+@click.option("--against", metavar="MODEL", type=click.Path(), default=None,
+              help="Compare each set with MODEL (a model agreement, or any policy set) instead of with each other; "
+                   "then one set is enough.")
 @set_options
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "table", "json", "markdown"]), default="text",
               help="Output format. json writes only the comparison to stdout.")
 @output_option
 @click.pass_context
 @handle_errors
-def compare(ctx, a, b, rulesets, with_paths, as_of, fmt, output):
-    """Two agreements (or policy sets) side by side, topic by topic.
+def compare(ctx, paths, against, rulesets, with_paths, as_of, fmt, output):
+    """Agreements (or policy sets) side by side, topic by topic, article by article.
 
-    One row per topic of the `clause` and `law` facts of either side, with each side's provisions
-    and `same`, `differ`, `only A` or `only B`; then each side's findings. Exit 0, or 2 on bad
-    input.
+    One row per topic of the `clause` and `law` facts of any side, with each side's clauses in
+    article order (citation, position, title, the article's words). Where two sides take positions
+    (a provision of one snake_case word) that are not the same, the topic is marked `differing
+    positions`; prose is shown side by side and never compared. Then the checklist topics no side
+    covers, and each side's findings. With `--against MODEL`, each set is compared with the model.
+    Exit 0, or 2 on bad input.
     """
-    from coherence_rules.commands.compare import compare_sets
+    from coherence_rules.commands.compare import compare_many
     from coherence_rules.render import batch_text
 
+    if against is None and len(paths) < 2:
+        raise click.UsageError("compare needs two policy sets or more (or one with --against MODEL)")
     opts = Options(rulesets, with_paths, as_of)
-    result = compare_sets(a, b, opts.rulesets, with_paths=opts.with_paths, as_of=opts.as_of)
-    for side in (result.a, result.b):
+    result = compare_many(list(paths), opts.rulesets, with_paths=opts.with_paths, as_of=opts.as_of, against=against)
+    for side in result.sides:
         if side.report.diagnostics and (side.report.errors or fmt == "json"):
             emit_diagnostics(side.report.diagnostics, side.report.sources)
     if result.errors:
@@ -599,6 +732,125 @@ def diff(ctx, versions, rulesets, with_paths, as_of, fail_on, fmt, output):
         ctx.exit(EXIT_BAD_INPUT)
     write_output(batch_text.render_diff(result, fmt), output)
     ctx.exit(EXIT_FINDINGS if result.failing(opts.fail_on(fail_on)) else EXIT_OK)
+
+
+# ---- lsp ----------------------------------------------------------------------------------------------------------
+
+
+@main.command()
+@ruleset_option
+@with_option
+@handle_errors
+def lsp(rulesets, with_paths):
+    """Run the Language Server Protocol server over stdin and stdout, for editors.
+
+    Diagnostics as you type, the policy set's findings, hover, go to definition, completion,
+    formatting and an "Accept this trade-off" quick fix for .policy, .rules and Markdown files
+    (docs/editors.md). Each document is checked with the other sources of its folder and the
+    `ruleset`/`with` settings of the coherence.toml found upward from it; --ruleset and --with
+    replace those settings for every folder. Needs the `lsp` extra (pygls).
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("pygls") is None or importlib.util.find_spec("lsprotocol") is None:
+        echo("error: `coherence lsp` needs the `lsp` extra (pygls): "
+                   "pip install 'coherence-rules[lsp]'", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    from coherence_rules.lsp import serve
+    from coherence_rules.session import builtin_rulesets, resolve_reference
+
+    # paths are made absolute here: the server reads them from folders all over the disk
+    names = [r if r in builtin_rulesets() else os.path.abspath(r) for r in rulesets]
+    serve(names or None, [os.path.abspath(resolve_reference(w)) for w in with_paths] or None)
+
+
+# ---- serve --------------------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(), metavar="[PATH]")
+@set_options
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Keep the loopback default unless others must reach the page: anyone "
+                   "who can reach it can read and change the served files.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0: any free port; the address is printed).")
+@handle_errors
+def serve(paths, rulesets, with_paths, as_of, host, port):
+    """Edit a policy set in the browser and see its findings as you type.
+
+    Serves the drafting page and a JSON API on http://HOST:PORT/ for the policy set in the
+    directory PATH (default: the current directory): every .policy, .rules, .md and .csv file
+    under it, in an editor, with the findings beside it, re-checked as you type; click a
+    finding to highlight its facts' lines, save a file back (refused when it changed on disk),
+    record an accepted trade-off. Nothing is written outside PATH. The API (POST /api/check
+    returns the same JSON as `check --format json`) is described in docs/serve.md. Needs
+    coherence-rules[serve]. Ctrl+C stops the server.
+
+    \b
+    Examples:
+      coherence serve policies/mauritius              then open http://127.0.0.1:8765/
+      coherence serve . --with policies/reference --port 9000
+    """
+    if len(paths) > 1:
+        raise BadInput("give one directory to serve (the policy set's directory), not several paths")
+    root = Path(paths[0] if paths else ".")
+    if not root.is_dir():
+        raise BadInput(f"'{root}' is not a directory: give the directory that holds the policy set's files")
+    try:
+        from coherence_rules.serve.app import ServeError, serve as run_server
+        from coherence_rules.serve.guard import is_loopback
+    except ImportError as e:
+        echo(f"error: `coherence serve` needs the serve extra (missing: {e.name}): "
+                   "pip install 'coherence-rules[serve]'", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    opts = Options(rulesets, with_paths, as_of)
+    if not is_loopback(host):
+        echo(f"warning: listening on {host}, not on a loopback address: anyone who can reach this machine "
+                   "on that address can read and change the served files", err=True)
+    try:
+        run_server(root, rulesets=opts.rulesets, with_paths=opts.with_paths, as_of=opts.as_of,
+                   max_derived=opts.max_derived, host=host, port=port, echo=echo)
+    except ServeError as e:
+        emit_diagnostics(e.diagnostics, e.sources)
+        raise BadInput(str(e))
+
+
+# ---- schema -------------------------------------------------------------------------------------------------------
+
+
+@main.command("schema")
+@click.argument("name", required=False, metavar="[TYPE|ENUM]")
+@ruleset_option
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              help="Output format (markdown: the sections of docs/vocabulary.md).")
+@click.pass_context
+@handle_errors
+def schema_cmd(ctx, name, rulesets, fmt):
+    """The vocabulary as loaded: every type and enum, or the one named TYPE or ENUM.
+
+    The built-in schema plus the rulesets (default `core`, or the `--ruleset`s): a type's fields
+    with their types (`?` optional), its inherit rules and the rules that derive it; an enum's
+    members with their labels.
+
+    \b
+    Examples:
+      coherence schema measure                      the fields of a measure
+      coherence schema occupation --ruleset core --ruleset mine.rules
+      coherence schema --format json                everything, for tools
+    """
+    from coherence_rules.commands.schema_view import schema_view
+    from coherence_rules.session import Session
+
+    session = Session(rulesets=list(rulesets) or settings().ruleset or None)
+    session.run_until("check")
+    if session.errors:
+        emit_diagnostics(session.diagnostics, session.sources)
+        ctx.exit(EXIT_BAD_INPUT)
+    text, problem = schema_view(session, name, fmt)
+    if text is None:
+        raise BadInput(problem)
+    echo(text)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -97,6 +97,10 @@ CODES: dict[str, CodeDoc] = {
            "after it, prose included, is read as facts or rules.",
            "```policy\njurisdiction MU { level: national }\n## 5. Education (no closing ```)",
            "Close the block with ``` on a line of its own."),
+        _c("E119", "error", "`=` used instead of `==`",
+           "A condition compares with `==` (and `!=`, `<`, `<=`, `>`, `>=`); a single `=` is not an operator "
+           "of the language. In a fact or a criterion's fields, `:` sets a field (E103).",
+           "m: measure where area = return", "Write `==`: `where area == return`."),
         # ---- E2xx: names and references -----------------------------------------------------------
         _c("E201", "error", "duplicate id",
            "Two facts of one policy set (all files checked together, with the rulesets' reference facts) have "
@@ -165,6 +169,20 @@ CODES: dict[str, CodeDoc] = {
            "rule A derives `shortage` when there is no `recruitment`; rule B derives `recruitment` when "
            "there is no `shortage`", "Break the cycle: derive one of the types from written facts only, or "
            "test a fact the rules do not derive."),
+        _c("E219", "error", "cycle through parent",
+           "A jurisdiction's `parent` references lead back to itself: the levels of government form a "
+           "ring instead of a hierarchy, so nothing can tell which jurisdiction contains which.",
+           "jurisdiction ON { level: subnational  parent: CA }  jurisdiction CA { level: national  parent: ON }",
+           "Remove the `parent` of the jurisdiction at the top of the hierarchy (a national jurisdiction has "
+           "none)."),
+        _c("E220", "error", "accept names a derived fact",
+           "An `accept` lists the id of a derived fact (`area_in_use#fe8828a92a`). Derived facts are the "
+           "engine's conclusions, not articles of the policy set, and their ids are not meant to be written: "
+           "an accept names the written facts a finding rests on, which every output lists under its facts. "
+           "The accept applies to nothing until it names them.",
+           "accept INST-NO-LEAD on [area_in_use#fe8828a92a] { reason: \"...\" }",
+           "Name the written facts the message gives (the help line lists them): `accept INST-NO-LEAD on "
+           "[MU, NMDP.4.3] { ... }`."),
         _c("E301", "error", "value not in enum",
            "The field's type is an enum and the value is not one of its members.",
            "sector: helth", "Use one of the members (see the help), or extend the enum in a ruleset."),
@@ -185,6 +203,12 @@ CODES: dict[str, CodeDoc] = {
         _c("E306", "error", "duplicate field",
            "The same field is set twice in one fact.",
            "objective O { aim: increase  aim: decrease }", "Keep one."),
+        _c("E307", "error", "number out of range",
+           "A number is beyond what the language keeps exactly: integers from -(2**63 - 1) to 2**63 - 1 "
+           "(what the engine stores without saturating), and finite decimals (`1e400` is infinite). This "
+           "holds for facts, CSV cells and the counts of tests (`expect count`).",
+           "places: 1000000000000000000000", "Write the number in the range, or as a string if it is an "
+           "identifier rather than a quantity."),
         # ---- W4xx: lints ------------------------------------------------------------------------------
         _c("W401", "warning", "value not in an open enum",
            "The enum is declared `open`: values outside it are allowed but may be typos.",
@@ -203,6 +227,57 @@ CODES: dict[str, CodeDoc] = {
            "A directory given on the command line holds no `.policy`, `.rules`, `.md` or `.csv` file, so "
            "nothing in it was checked.",
            "coherence lint drafts/  # an empty folder", "Check the path; give the folder that holds the sources."),
+        _c("W410", "warning", "new enum member looks like a relabel",
+           "An `extend enum` gives a label to a member the enum does not have, and the member is close to one "
+           "it has. A label given to an existing member replaces its label; a new member is added to the "
+           "enum, so a misspelt relabel silently adds a member instead.",
+           'extend enum area { famly_reunion "family reunion" }',
+           "Spell the member as the enum does to relabel it, or keep the new member if that was the intent."),
+        _c("W406", "warning", "symbolic link not followed",
+           "A policy set is read with the symbolic links inside it followed (a linked folder is read as if it "
+           "were there), but each real folder only once: a link to a folder already read (a loop, or a second "
+           "link to the same folder) is skipped, and so is a link whose target does not exist. Its files would "
+           "otherwise be read twice or silently missing.",
+           "policies/set/shared -> ..  # a link back to a folder of the set",
+           "Remove the link, or point it at a folder that is not already part of the set."),
+        _c("W407", "warning", "patterns not related (cross product)",
+           "The positive patterns of a criterion or rule fall apart into groups that no `where` condition "
+           "relates: every combination of their facts matches, so three unrelated patterns over 60 facts make "
+           "216,000 matches. `not` and `exists` patterns only filter matches and relate nothing.",
+           "when { o: objective  m: measure }  # no condition relates m to o",
+           "Relate the pattern to an earlier one (`m: measure where jurisdiction == o.jurisdiction`), or split "
+           "the criterion."),
+        _c("W408", "warning", "findings limit reached",
+           "A criterion matched more than the findings limit of a run (default 10,000 per criterion, "
+           "`COHERENCE_MAX_FINDINGS`); the findings beyond it, in fingerprint order, are dropped from the "
+           "report. So many findings of one criterion almost always mean its patterns are not related "
+           "(see W407).",
+           "a criterion `when { a: measure  b: measure }` on 200 measures: 39,800 findings",
+           "Relate the criterion's patterns; raise COHERENCE_MAX_FINDINGS only if every finding is wanted."),
+        _c("W409", "warning", "criterion without a firing test or a near miss",
+           "With `coherence lint --require-tests`: a criterion of the linted sources has no test where it "
+           "fires (`expect CODE on [...]`, or `expect count CODE` of at least one) or no near miss, a test "
+           "where it must not fire (`expect no CODE`, or `expect count CODE == 0`). The core ruleset keeps "
+           "both for every criterion: the first shows the criterion catches what it is for, the second that "
+           "it stops where it should. Criteria of the built-in rulesets are not reported unless their files "
+           "are linted.",
+           'criterion CAP "A cap" { ... }\ntest "a cap fires" { given {...} expect CAP on [M] }  # no near miss',
+           "Add the missing test: for a near miss, copy the firing test, change the one fact that makes the "
+           "difference and write `expect no CODE`."),
+        _c("W411", "warning", "no criteria",
+           "The rulesets of the run hold no criterion, so nothing could be found: a report of 0 findings "
+           "says nothing about the policy set.",
+           "coherence check my-set --ruleset schema", "Run a ruleset with criteria: the built-in `core`, or yours."),
+        _c("W412", "warning", "the core criteria were replaced",
+           "`--ruleset` replaces the default `core` ruleset. The policy set uses the built-in vocabulary "
+           "(objectives, measures, agreements...) that the core criteria check, but none of the criteria "
+           "that ran looks at those facts.",
+           "coherence check policies/mauritius --ruleset mine.rules",
+           "Add `--ruleset core` to run the core criteria with yours."),
+        _c("W413", "warning", "one directory of policy sets",
+           "`batch` was given one directory that holds several subdirectories, each of which looks like a "
+           "policy set: they were checked together as one set. Each PATH of a batch is one set.",
+           "coherence batch policies/agreements", "Let the shell list the sets: `coherence batch policies/agreements/*/`."),
         # ---- E5xx: running rules -----------------------------------------------------------------------
         _c("E501", "error", "derivation limit reached",
            "Rules derived more facts than the limit (default 100,000, `--max-derived`). A rule that keeps "
@@ -214,6 +289,12 @@ CODES: dict[str, CodeDoc] = {
            "says can cause this; the message says what happened.",
            "the engine's process killed while it runs the rules", "Report it with the input that triggers it; "
            "if the process ran out of memory, check a smaller set or raise the memory limit."),
+        _c("E503", "error", "time limit reached",
+           "Checking the policy set took longer than `--timeout SECONDS` (`coherence batch`), so it was "
+           "stopped and marked failed; the other sets go on. Such a set is not kept in the result store, so "
+           "a rerun tries it again.",
+           "coherence batch sets/* --timeout 60  # a set whose criteria match millions of combinations",
+           "Look for criteria whose patterns are not related (W407) or a huge input; give a larger --timeout."),
     ]
 }
 
@@ -373,15 +454,22 @@ def render_all_text(diags: list[Diagnostic], sources: Optional[SourceLines] = No
     warnings = len(diags) - errors
     parts = [render_text(d, sources) for d in diags]
     parts.append(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}")
-    return "\n\n".join(parts)
+    from .render.escape import terminal  # titles, names and source lines reach a terminal
+
+    return terminal("\n\n".join(parts))
 
 
 def render_json(diags: list[Diagnostic]) -> str:
-    return json.dumps({"diagnostics": [d.to_dict() for d in diags]}, indent=2, sort_keys=True, ensure_ascii=False)
+    from .findings.report import json_escape_controls
+
+    return json_escape_controls(json.dumps({"diagnostics": [d.to_dict() for d in diags]}, indent=2, sort_keys=True,
+                                           ensure_ascii=False))
 
 
 def codes_markdown() -> str:
     """The body of ``docs/diagnostics.md``, generated from :data:`CODES`."""
+    import re
+
     lines = [
         "# Diagnostic codes",
         "",
@@ -392,6 +480,9 @@ def codes_markdown() -> str:
         "",
     ]
     for doc in CODES.values():
+        # a fence longer than any run of backticks in the example, so an example that holds a
+        # fence itself (E118) stays inside its block
+        fence = "`" * max([3] + [len(run) + 1 for run in re.findall(r"`{3,}", doc.example)])
         lines += [
             f"## {doc.code}: {doc.title}",
             "",
@@ -401,9 +492,9 @@ def codes_markdown() -> str:
             "",
             "Example:",
             "",
-            "```",
+            fence,
             doc.example,
-            "```",
+            fence,
             "",
             f"Fix: {doc.fix}",
             "",

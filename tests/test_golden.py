@@ -23,7 +23,9 @@ GOLDEN = Path(__file__).parent / "golden"
 ROOT = Path(__file__).parent.parent
 
 #: The stage that reports a code: `lint` reads and checks, `check` also runs the rules.
-RUN_TIME_CODES = {"W402", "E501", "E502"}
+RUN_TIME_CODES = {"W402", "W408", "E220", "E501", "E502"}
+#: Codes only `batch` reports (a set's time limit, a directory of sets given as one set).
+BATCH_CODES = {"E503", "W413"}
 
 
 def _read_env(case: Path) -> dict[str, str]:
@@ -61,11 +63,13 @@ def test_golden(code, request, monkeypatch):
 
 
 def test_golden_cases_use_the_right_command():
-    """Run-time codes come from `check`; every other code from `lint` alone."""
+    """Run-time codes come from `check`, a batch's time limit from `batch`; every other code from
+    `lint` alone."""
     for case in sorted(p for p in GOLDEN.iterdir() if p.is_dir()):
         assert case.name in CODES, f"golden case {case.name} has no code in the registry"
         command = shlex.split((case / "cmd.txt").read_text(encoding="utf-8"))[0]
-        assert command == ("check" if case.name in RUN_TIME_CODES else "lint"), case.name
+        expected = "batch" if case.name in BATCH_CODES else "check" if case.name in RUN_TIME_CODES else "lint"
+        assert command == expected, case.name
 
 
 @pytest.mark.parametrize("code", sorted(CODES))
