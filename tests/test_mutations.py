@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 from coherence_rules.checker import check
-from coherence_rules.syntax.fmt import format_file_text
+from coherence_rules.syntax.fmt_files import format_file_text
 from coherence_rules.session import Session
 from coherence_rules.sources.loader import Loaded, load_text
 

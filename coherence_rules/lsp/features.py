@@ -440,7 +440,7 @@ def completion(index: Index, text: str, file: str, line: int, character: int) ->
 def formatting(text: str, file: str, encoding: str = UTF16) -> list[T.TextEdit]:
     """``coherence fmt`` on the document: one edit replacing its text, or none when it is already
     formatted or cannot be formatted (it does not parse)."""
-    from ..syntax.fmt import format_file_text
+    from ..syntax.fmt_files import format_file_text
 
     crlf = "\r\n" in text
     plain = text.replace("\r\n", "\n").replace("\r", "\n")

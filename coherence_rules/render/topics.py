@@ -211,7 +211,7 @@ def render_topics(doc: dict, fmt: str) -> str:
 
         return topics_json(doc)
     if fmt == "html":
-        from .html import render_topics_html
+        from .topics_html import render_topics_html
 
         return render_topics_html(doc)
     renderers = {"table": render_topics_table, "csv": render_topics_csv, "markdown": render_topics_markdown}

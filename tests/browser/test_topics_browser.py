@@ -22,7 +22,7 @@ def topics(tmp_path_factory):
     pytest.importorskip("jinja2")
     from coherence_rules.commands.batch import run_batch
     from coherence_rules.commands.topics import topics_document
-    from coherence_rules.render.html import render_topics_html
+    from coherence_rules.render.topics_html import render_topics_html
 
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(ROOT)

@@ -285,7 +285,8 @@ class _Timer:
 def _properties(case: Case, rel: str, paths: list[str], rulesets, ctx: Context, out: Outcome) -> None:
     from coherence_rules.diagnostics import render_all_text, render_json
     from coherence_rules.session import Session, lint
-    from coherence_rules.syntax.fmt import FormatterBug, _stored_text, format_file_text
+    from coherence_rules.syntax.fmt import FormatterBug
+    from coherence_rules.syntax.fmt_files import _stored_text, format_file_text
     from coherence_rules.sources.loader import markdown_blocks, read_text
 
     problems = out.problems
@@ -374,7 +375,7 @@ def fmt_problems(stored: str, new: str, shown: str, read: Optional[tuple] = None
     """The formatted text means what the stored one meant, keeps its content, and formats to itself.
     ``read``: what the loader made of the stored text, when already read (its modules, and the
     codes of what it reported)."""
-    from coherence_rules.syntax.fmt import format_file_text
+    from coherence_rules.syntax.fmt_files import format_file_text
 
     problems = []
     if shown.endswith(".csv"):

@@ -286,7 +286,7 @@ def test_completion(client, set_dir):
 
 
 def test_formatting(client, set_dir):
-    from coherence_rules.syntax.fmt import format_file_text
+    from coherence_rules.syntax.fmt_files import format_file_text
 
     path = set_dir / "instruments.policy"
     text = format_file_text(path.read_text(encoding="utf-8"), str(path))[0]

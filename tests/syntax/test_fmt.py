@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from coherence_rules.syntax.ast import strip_spans
 from coherence_rules.sources.loader import markdown_blocks
-from coherence_rules.syntax.fmt import WIDTH, format_file_text, format_paths, format_source
+from coherence_rules.syntax.fmt import WIDTH, format_source
+from coherence_rules.syntax.fmt_files import format_file_text, format_paths
 from coherence_rules.syntax.parser import parse_source
 
 from tests.mutation import mutate
@@ -1120,3 +1121,16 @@ def test_mutants_never_raise_and_reformat_equal():
             problems.append((mutant, "formatted text parses differently"))
     assert not problems, problems[:3]
     assert parsed > 100 and failures > 100
+
+
+def test_a_file_swapped_for_a_fifo_before_fmt_reads_it_again_does_not_hang(tmp_path):
+    """`fmt` reads a file twice (its facts, then its bytes as stored): a FIFO put in its place
+    between the two reads is not waited on; the text already read is kept."""
+    import os
+
+    from coherence_rules.syntax.fmt_files import _stored_text
+
+    fifo = tmp_path / "swapped.policy"
+    os.mkfifo(fifo)
+    text = 'jurisdiction MU "Republic of Mauritius" { level: national }\n'
+    assert _stored_text(fifo, text) == text  # returns at once: no writer is ever attached
