@@ -383,7 +383,7 @@ def fmt(ctx, paths, check_only, show_diff, follow_symlinks):
     (every name sees the change); read-only files and symbolic links (without --follow-symlinks)
     are refused with an error (exit 2), and a failed write leaves the file as it was.
     """
-    from coherence_rules.syntax.fmt import format_paths
+    from coherence_rules.syntax.fmt_files import format_paths
 
     result = format_paths(list(paths), write=not (check_only or show_diff), follow_symlinks=follow_symlinks)
     if show_diff:

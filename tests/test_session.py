@@ -64,17 +64,18 @@ def test_sessions_share_rulesets_and_their_compiled_form():
     assert a.report.findings and b.report.findings
     # a set with criteria of its own is compiled on its own
     own = Session([ROOT / "tests" / "fixtures" / "language"], rules=rules, as_of=AS_OF)
-    if own.compiled is not None:
-        assert own.compiled is not rules.alone().compiled
+    assert own.workspace.brings_rules()
+    assert own.compiled is not None and own.compiled is not rules.alone().compiled
 
 
 def test_with_joins_reference_facts_without_reporting_them():
-    without = coherence_rules.check([UK / "v1"], as_of=AS_OF)
+    without = coherence_rules.check([UK / "v1"], as_of=AS_OF, raise_on_error=False)
     assert [d.code for d in without.errors] == ["E203"]
     assert without.errors[0].help == "NGA is defined in the shipped WHO safeguards list: add `--with policies/reference`"
     report = coherence_rules.check([UK / "v1"], with_=[ROOT / "policies" / "reference"], as_of=AS_OF)
     assert not report.errors
-    assert [f.criterion for f in report.findings] == ["WHO-SAFEGUARD"]
+    assert sorted(f.criterion for f in report.findings) == ["GENDER-NO-ANALYSIS", "WHO-SAFEGUARD"]
+    assert report.facts == 7  # the set's own facts: the 54 countries of the list are not counted
     doc = report.to_dict()
     assert all(i.startswith(str(UK / "v1")) or "fixtures/uk/v1" in i for i in doc["inputs"])
     assert any(r.endswith("who-ssl-2023.policy") for r in doc["references"])
@@ -131,6 +132,7 @@ def test_compare_parses_and_checks_each_side_once(monkeypatch):
     assert not result.errors
     files = sorted(p.name for p in (ROOT / "policies" / "mauritius").iterdir() if p.suffix in (".policy", ".md")) + \
         sorted(p.name for p in (ROOT / "policies" / "sweden").iterdir() if p.suffix in (".policy", ".md"))
+    files += ["gcm-objectives.policy", "sdg-targets.policy"]  # the frameworks Mauritius names, joined once
     assert sorted(parsed) == sorted(files)  # every file of each side read once
     # the rulesets once alone (shared by both sides, compiled once) and each side once
     assert len(checked) == 3
@@ -146,10 +148,13 @@ def test_explain_on_every_golden_input_reports_never_crashes(case, monkeypatch):
     diagnostic when it cannot explain, never 3."""
     from tests.test_golden import _read_env
 
+    env = _read_env(case)
+    if env.get("COHERENCE_ENGINE_FAULT") == "hang":
+        pytest.skip("an engine that never answers is stopped only by `batch --timeout`")
     args = shlex.split((case / "cmd.txt").read_text(encoding="utf-8"))
     paths = [a for a in args[1:] if not a.startswith("-") and Path(case / a).exists()] or ["."]
     monkeypatch.chdir(case)
-    r = CliRunner().invoke(main, ["explain", "ADM-SECTOR", *paths, "--as-of", "2026-11-23"], env=_read_env(case))
+    r = CliRunner().invoke(main, ["explain", "ADM-SECTOR", *paths, "--as-of", "2026-11-23"], env=env)
     assert r.exit_code in (0, 1, 2), r.output
     assert "internal error" not in r.output and "Traceback" not in r.output
     if r.exit_code == 2:

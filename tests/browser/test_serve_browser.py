@@ -162,6 +162,8 @@ def test_clicking_a_finding_highlights_the_lines_of_its_facts(tab, server, serve
     ex(tree).to_be_visible()
     ex(tree).to_contain_text("WPR.7")
     ex(tree).to_contain_text("HSS.2.1")
+    # the advice's `accept ...` statement is set as code, as in the HTML report
+    ex(adm.locator(".advice code")).to_contain_text("accept ADM-SECTOR on [HSS.2.1, WPR.7]")
     page.screenshot(path=str(artifacts / "serve-highlight.png"))
 
     # a fact's link opens its file at its lines
@@ -255,6 +257,8 @@ def test_a_hostile_title_runs_no_script(tab, served, artifacts):
         ex(page.locator("#file-name")).to_have_text("hostile.policy")
         hostile.locator("details.why > summary").click()
         ex(hostile.locator("ul.tree")).to_contain_text("</textarea><script>")
+        # the title reaches the advice too: its backticks make code spans of text, never markup
+        ex(hostile.locator(".advice")).to_contain_text("What to do:")
         assert page.locator("#findings img, #findings script, #editor img, #editor script").count() == 0
         assert page.evaluate("window.__pwned") is None
         assert "pwned" not in page.title()

@@ -56,6 +56,15 @@
     return n;
   }
   function add(parent, child) { parent.appendChild(child); return child; }
+  // Text with `code` spans (advice names fields and statements so): the spans become <code>
+  // elements, everything else text nodes; nothing from the text is read as markup.
+  function addCodeSpans(parent, text) {
+    var parts = String(text).split("`");
+    for (var i = 0; i < parts.length; i++) {
+      if (i % 2 === 1 && i < parts.length - 1) { add(parent, el("code", null, parts[i])); }
+      else { parent.appendChild(doc.createTextNode((i % 2 === 1 ? "`" : "") + parts[i])); }
+    }
+  }
   function clear(n) { while (n.firstChild) { n.removeChild(n.firstChild); } }
   function plural(n, one, many) { return n + " " + (n === 1 ? one : (many || one + "s")); }
   function locText(loc) { return loc ? loc.file + ":" + loc.line : ""; }
@@ -427,7 +436,7 @@
     if (f.advice) {
       var advice = add(card, el("p", "advice"));
       add(advice, el("strong", null, "What to do:"));
-      advice.appendChild(doc.createTextNode(" " + f.advice));
+      addCodeSpans(advice, " " + f.advice);
     }
     if (f.acceptance) {
       var expired = f.status === "expired";
