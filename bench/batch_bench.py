@@ -8,14 +8,26 @@ function behind the command) at `--jobs 1`, at `--jobs N` (default 2) and with
 `--scheduler local` and N Dask workers, checks that the three give the same document, and prints
 sets per second and the ratios.
 
-    python bench/batch_bench.py [--sets 300] [--jobs 2] [--seed 1] [--no-dask]
+Before that, the goal of the batch against one check: `--ratio-sets` (default 200) such sets in
+one `coherence batch --jobs N` command, against one `coherence check` of one of them (each the
+median of `--cli-repeat` fresh processes). After it, sets per second of the pool at `--sizes`
+(default 100,1000; 10,000 takes minutes) and the exponent of time against sets between them
+(1.00 = linear). `--json` prints every figure as one JSON object on the last line (what
+`bench/goals.py` reads).
+
+    python bench/batch_bench.py [--sets 300] [--jobs 2] [--seed 1] [--no-dask] [--ratio-sets 200]
+                                [--sizes 100,1000] [--cli-repeat 3] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+import math
 import random
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -69,6 +81,55 @@ def timed(label: str, paths: list[str], **kw) -> tuple[str, float, str]:
     return label, elapsed, result.to_json()
 
 
+def coherence_command() -> list[str]:
+    exe = Path(sys.executable).parent / "coherence"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "coherence_rules.cli"]
+
+
+def _wall(cmd: list[str], cwd: str, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t0)
+        if p.returncode not in (0, 1):
+            raise SystemExit(f"{' '.join(cmd[:3])} ... failed with exit {p.returncode}")
+    return statistics.median(times)
+
+
+def batch_over_check(n: int, jobs: int, seed: int, repeat: int) -> dict:
+    """``coherence batch`` of ``n`` sets at ``--jobs`` against ``coherence check`` of one."""
+    import os
+
+    with tempfile.TemporaryDirectory(prefix="coherence-batch-ratio-") as tmp:
+        paths = [os.path.relpath(p, tmp) for p in write_sets(Path(tmp), n, seed)]
+        env_cmd = coherence_command()
+        batch = _wall(env_cmd + ["batch", *paths, "--jobs", str(jobs), "-q", "--format", "json",
+                                 "--as-of", AS_OF.isoformat()], tmp, repeat)
+        one = _wall(env_cmd + ["check", paths[0], "--format", "json", "--as-of", AS_OF.isoformat()], tmp, repeat)
+    return {"sets": n, "jobs": jobs, "batch_s": batch, "check_s": one, "ratio": batch / one}
+
+
+def scaling(sizes: list[int], jobs: int, seed: int) -> list[dict]:
+    """Sets per second of the process pool at each size, in one directory per size."""
+    import os
+
+    out = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix="coherence-batch-scale-") as tmp:
+            saved = os.getcwd()
+            os.chdir(tmp)
+            try:
+                paths = [os.path.relpath(p) for p in write_sets(Path(tmp), n, seed)]
+                _, elapsed, _ = timed(f"{n} sets", paths, jobs=jobs)
+            finally:
+                os.chdir(saved)
+        out.append({"sets": n, "seconds": elapsed, "sets_per_s": n / elapsed})
+    for a, b in zip(out, out[1:]):
+        b["exponent"] = math.log(b["seconds"] / a["seconds"]) / math.log(b["sets"] / a["sets"])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from tabulate import tabulate
 
@@ -77,18 +138,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-dask", action="store_true", help="skip the Dask run")
+    ap.add_argument("--ratio-sets", type=int, default=200, help="sets of the batch-over-one-check run (0: skip)")
+    ap.add_argument("--cli-repeat", type=int, default=3, help="fresh processes per command (median)")
+    ap.add_argument("--sizes", default="100,1000", help="set counts for sets per second and the exponent ('' skips)")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
     args = ap.parse_args(argv)
+    figures: dict = {}
 
+    if args.ratio_sets:
+        r = batch_over_check(args.ratio_sets, args.jobs, args.seed, args.cli_repeat)
+        figures["batch_over_check"] = r
+        print(f"`coherence batch` of {r['sets']} sets at --jobs {r['jobs']}: {r['batch_s']:.2f} s; one "
+              f"`coherence check` of one set: {r['check_s']:.2f} s; ratio {r['ratio']:.1f} (goal <= 2.0)")
+        print()
+
+    import os
+
+    cwd = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="coherence-batch-bench-") as tmp:
-        import os
-
         os.chdir(tmp)  # set names relative to the directory, as the command shows them
         paths = [os.path.relpath(p) for p in write_sets(Path(tmp), args.sets, args.seed)]
         facts = sum(sum(1 for line in Path(p, f).read_text().splitlines() if line and line[0] not in " #}")
                     for p in paths for f in ("national.policy", "agreement.policy"))
-        from coherence_rules.commands.batch import _context
+        from coherence_rules.commands.batch import shared_rulesets
 
-        _context(None)  # parse the rulesets once before timing; pool workers inherit them
+        shared_rulesets(None).alone().run_until("compile")  # once before timing; pool workers inherit it
         runs = [timed("process pool, --jobs 1", paths, jobs=1),
                 timed(f"process pool, --jobs {args.jobs}", paths, jobs=args.jobs)]
         if not args.no_dask:
@@ -111,7 +185,21 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(tabulate(ratios, headers=["speed-up", ""], tablefmt="simple"))
         print(f"\nidentical results across runs: {'yes' if same else 'NO'}")
-        os.chdir("/")
+        figures["throughput"] = {"sets": args.sets, "jobs": args.jobs, "same": same,
+                                 "runs": {label: elapsed for label, elapsed, _ in runs},
+                                 "jobs_over_one": runs[0][1] / runs[1][1],
+                                 "dask_over_pool": runs[1][1] / runs[2][1] if len(runs) > 2 else None}
+        os.chdir(cwd)
+    sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+    if sizes:
+        rows = scaling(sizes, args.jobs, args.seed)
+        figures["scaling"] = rows
+        print()
+        print(tabulate([[f"{r['sets']:,}", f"{r['seconds']:.2f}", f"{r['sets_per_s']:.1f}",
+                         f"{r['exponent']:.2f}" if "exponent" in r else ""] for r in rows],
+                       headers=[f"sets (--jobs {args.jobs})", "seconds", "sets/s", "exponent"], disable_numparse=True))
+    if args.json:
+        print(json.dumps(figures))
     return 0 if same else 1
 
 

@@ -42,7 +42,11 @@ RULESETS_DIR = (Path(__file__).resolve().parent / "rulesets").resolve()
 #: The shipped reference facts (the WHO safeguards list, the international conventions, the SDG
 #: targets and GCM objectives), usable as ``--with reference`` when no such path exists.
 REFERENCE_DIR = (Path(__file__).resolve().parent / "reference").resolve()
-BUILTIN_PREFIX = "<builtin>/"
+#: The SDG targets and GCM objectives, joined to a set that names them (``sdg``, ``gcm``).
+FRAMEWORKS_DIR = REFERENCE_DIR / "frameworks"
+#: How the files of the built-in rulesets are named in diagnostics, proofs and reports: their path
+#: inside the installed package (where `pip show -f coherence` lists them).
+BUILTIN_PREFIX = "coherence_rules/rulesets/"
 DEFAULT_RULESETS = ("core",)
 
 
@@ -93,6 +97,12 @@ class Workspace:
         """Every module, in the order the check stage reads them."""
         return self.rule_modules + self.reference_modules + self.policy_modules
 
+    def ruleset_fact_ids(self, program) -> frozenset:
+        """The ids of the facts the rulesets themselves hold (reference data such as the checklist
+        of ``essential_topic``): part of a finding's proof, never listed as the set's facts."""
+        files = {m.file for m in self.rule_modules}
+        return frozenset(f.id for f in program.facts if f.span is not None and f.span.file in files)
+
     def brings_rules(self) -> bool:
         """Whether the set or its references declare anything but facts and accepts (criteria,
         rules, vocabulary, tests): then the rulesets' compiled form does not cover them."""
@@ -113,7 +123,7 @@ class Rulesets:
         self.modules: list[A.Module] = []
         self.sources = SourceLines()
         self.diagnostics: list[Diagnostic] = []
-        #: shown file name -> real path of each ruleset file read (``<builtin>/core.rules`` -> ...)
+        #: shown file name -> real path of each ruleset file read (``coherence_rules/rulesets/core.rules`` -> ...)
         self.files: dict[str, str] = {}
         todo: list[tuple[Path, str]] = [(RULESETS_DIR / "schema.rules", "schema")]
         for r in (list(DEFAULT_RULESETS) if names is None else list(names)):
@@ -148,6 +158,8 @@ class Rulesets:
                 for f in loaded.files:
                     self.sources.add(f, loaded.sources.text(f) or "")
         self._session: Optional[Session] = None
+        self._builtin_tests: Optional[list[Diagnostic]] = None
+        self._checked_alone: Any = False
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -165,6 +177,39 @@ class Rulesets:
         alone = self.alone()
         alone.run_until("check")
         return list(alone.test_diagnostics)
+
+    def builtin_test_diagnostics(self) -> list[Diagnostic]:
+        """The diagnostics of the built-in rulesets' tests on the built-in rulesets alone (none, for
+        the shipped ones): what they report beyond these, the user's rulesets cause."""
+        if self._builtin_tests is None:
+            if all(f.startswith(BUILTIN_PREFIX) for f in self.files):
+                alone = self.alone()
+            else:
+                names = sorted({Path(f).stem for f in self.files if f.startswith(BUILTIN_PREFIX)} - {"schema"})
+                alone = Rulesets(names).alone()
+            alone.run_until("check")
+            self._builtin_tests = _test_diagnostics(alone.program, alone.workspace, builtin=True)
+        return self._builtin_tests
+
+    def checked_alone(self):
+        """``(modules, program)``: the rulesets' modules without their criteria, rules and tests,
+        and the program of the rulesets checked alone; None when the rulesets report anything
+        when checked alone, or hold accepts (then a set's check cannot take their criteria as
+        checked). Made once (see :func:`_check_on_shared_rules`)."""
+        if self._checked_alone is False:
+            self._checked_alone = None
+            alone = self.alone()
+            alone.run_until("check")
+            program = alone.products.get("check")
+            if program is not None and not alone.diagnostics and not program.diagnostics and not program.accepts \
+                    and not any(isinstance(i, A.Accept) for m in self.modules for i in m.items):
+                from dataclasses import replace
+
+                drop = (A.Criterion, A.Rule, A.TestDecl)
+                stripped = [m if m.facts_only else replace(m, items=[i for i in m.items if not isinstance(i, drop)])
+                            for m in self.modules]
+                self._checked_alone = (stripped, program)
+        return self._checked_alone
 
     def alone(self) -> "Session":
         """A session of the rulesets alone, with no policy set, compiled on first use."""
@@ -206,7 +251,7 @@ def _parse(s: "Session") -> "Workspace":
             ws.sources.add(f, rules.sources.text(f) or "")
     with paused_gc():
         if s.with_paths:
-            refs = load_paths([resolve_reference(p) for p in s.with_paths])
+            refs = (s.load_paths or load_paths)([resolve_reference(p) for p in s.with_paths])
             ws.reference_modules = refs.modules
             ws.diagnostics += refs.diagnostics
             ws.references = list(refs.files)
@@ -215,14 +260,62 @@ def _parse(s: "Session") -> "Workspace":
         if s.texts is not None:
             loaded = _load_texts(s.texts)
         else:
-            loaded = load_paths(s.paths) if s.paths else None
+            loaded = (s.load_paths or load_paths)(s.paths) if s.paths else None
         if loaded is not None:
             ws.policy_modules = loaded.modules
             ws.diagnostics += loaded.diagnostics
             ws.inputs = list(loaded.files)
             for f in loaded.files:
                 ws.sources.add(f, loaded.sources.text(f) or "")
+        if _names_frameworks(ws.policy_modules) and not _defines_frameworks(ws.reference_modules):
+            # The SDG targets and GCM objectives are fixed lists: a set that names them gets the
+            # shipped ones without --with (the WHO list and the conventions change by edition and
+            # are named explicitly).
+            from .sources.loader import Loaded, display_path, load_file
+
+            frameworks = Loaded()
+            for path in sorted(FRAMEWORKS_DIR.glob("*.policy")):
+                shown = display_path(path)
+                # outside the working directory, or for texts (an editor's buffers, named
+                # relative to the served folder, not to this process's directory): named inside
+                # the package, as `check` run in that folder names them
+                if os.path.isabs(shown) or s.texts is not None:
+                    shown = "coherence_rules/reference/frameworks/" + path.name
+                load_file(path, True, frameworks, shown)
+            ws.reference_modules += frameworks.modules
+            ws.diagnostics += frameworks.diagnostics
+            ws.references += list(frameworks.files)
+            for f in frameworks.files:
+                ws.sources.add(f, frameworks.sources.text(f) or "")
+        if ws.reference_modules and ws.inputs:
+            # a file given as part of the set and through --with (`lint --each policies/* --with
+            # policies/reference`) is read once, as the set's own
+            own = {os.path.realpath(f) for f in ws.inputs}
+            ws.reference_modules = [m for m in ws.reference_modules if os.path.realpath(m.file) not in own]
+            ws.references = [f for f in ws.references if os.path.realpath(f) not in own]
     return ws
+
+
+#: The fields of objectives and measures that name SDG targets and GCM objectives, and their types.
+FRAMEWORK_FIELDS = ("sdg", "gcm")
+FRAMEWORK_TYPES = ("sdg_target", "gcm_objective")
+
+
+def _names_frameworks(modules) -> bool:
+    for m in modules:
+        records = getattr(m, "records", None)
+        if records is not None and getattr(m, "_items", None) is None:
+            # a file restored from the check cache: its checked facts, without building its tree
+            if any(name in values for _, _, _, values, _ in records for name in FRAMEWORK_FIELDS):
+                return True
+            continue
+        if any(isinstance(item, A.Fact) and any(f.name in FRAMEWORK_FIELDS for f in item.fields) for item in m.items):
+            return True
+    return False
+
+
+def _defines_frameworks(modules) -> bool:
+    return any(isinstance(item, A.Fact) and item.type_name in FRAMEWORK_TYPES for m in modules for item in m.items)
 
 
 def _load_texts(texts: dict[str, str]):
@@ -245,33 +338,188 @@ def _check(s: "Session"):
 
     ws = s.workspace
     with paused_gc():
-        program = check(ws.modules)
+        program = _check_on_shared_rules(s) if s.share_checked_rules else None
+        if program is None:
+            program = check(ws.modules)
     diags = list(program.diagnostics)
     try:
         stratify(program.rules)
     except NegationCycle as e:
         diags.append(cycle_diagnostic(program, e))
-    if program.tests and not any(d.is_error for d in diags):
+    # the tests' facts are checked even when something else has errors (lint reports all in one
+    # run); what follows from an error already reported is left out
+    if program.tests:
+        from .checker.cascades import without_cascades
+
         if s.has_set and not ws.brings_rules():
-            s.test_diagnostics = s.rules.test_diagnostics()  # the rulesets' own tests: checked once
+            tests = s.rules.test_diagnostics()  # the rulesets' own tests: checked once
         else:
-            s.test_diagnostics = _test_diagnostics(program, ws)
+            tests = _test_diagnostics(program, ws, builtin=_builtin_tests_at_risk(ws))
+        s.test_diagnostics = _builtin_tests_relocated(without_cascades(tests, program.broken), program, ws, s.rules)
         diags += s.test_diagnostics
+    if s.has_set and s.stopped is None and not any(d.is_error for d in diags):  # not after parse errors
+        diags += _ruleset_warnings(s, program)
     s.add_diagnostics(_with_reference_hints(diags, s))
     return program
 
 
-def _test_diagnostics(program, ws: "Workspace") -> list[Diagnostic]:
+def _check_on_shared_rules(s: "Session"):
+    """The check stage's program for a set that brings only facts and accepts (no criteria, rules
+    or vocabulary) to rulesets that check without a diagnostic: the criteria, rules and tests of the
+    rulesets checked alone, once (:meth:`Rulesets.checked_alone`), and everything else (the
+    facts of every module, one namespace, and what follows from them) checked here as
+    :func:`~.checker.check` checks it, on the rulesets' modules without their criteria, rules and
+    tests. The program equals that of ``check(ws.modules)``: resolving a criterion or a rule
+    depends only on the vocabulary, which such a set cannot change, and the rulesets alone report
+    nothing. None when the shortcut does not apply (then the whole program is checked). Used by
+    the batch and by warm re-checks (:class:`WarmSession`), where checking the ~40 criteria and
+    rules again was most of the check stage of a small set."""
+    from .checker import check
+
+    ws = s.workspace
+    if not s.has_set or ws.brings_rules() or len(ws.rule_modules) != len(s.rules.modules):
+        return None
+    base = s.rules.checked_alone()
+    if base is None:
+        return None
+    stripped, alone = base
+    # accepts name criteria: checked here, after the facts, as check() checks them (in order)
+    accepts: list = []
+    own: list = []
+    for m in ws.reference_modules + ws.policy_modules:
+        if m.facts_only or not any(isinstance(i, A.Accept) for i in m.items):
+            own.append(m)
+            continue
+        from dataclasses import replace
+
+        accepts += [i for i in m.items if isinstance(i, A.Accept)]
+        own.append(replace(m, items=[i for i in m.items if not isinstance(i, A.Accept)]))
+    program = check(stripped + own)
+    program.criteria, program.rules, program.tests = list(alone.criteria), list(alone.rules), list(alone.tests)
+    if accepts:
+        from .checker.cascades import without_cascades
+        from .checker.criteria import _check_accept
+
+        codes = {c.code: c.span for c in alone.criteria}
+        by_id = {f.id: f for f in program.facts}
+        diags: list[Diagnostic] = []
+        for a in accepts:
+            ir = _check_accept(a, codes, by_id, diags)
+            if ir is not None:
+                program.accepts.append(ir)
+        if diags:
+            program.diagnostics = sort_diagnostics(without_cascades(list(program.diagnostics) + diags, program.broken))
+    return program
+
+
+#: Built-in types whose facts the core criteria look at: a set of them run only under other
+#: rulesets that look at none of them is probably missing `--ruleset core`.
+_CORE_SUBJECTS = ("objective", "measure", "agreement", "clause", "law", "role", "instrument")
+
+
+def _ruleset_warnings(s: "Session", program) -> list[Diagnostic]:
+    """W411 when no criterion ran; W412 when `--ruleset` left out the core criteria and nothing that
+    ran looks at the set's objectives, measures, agreements..."""
+    if not program.criteria:
+        return [Diagnostic.make("W411", "no criterion ran: the rulesets hold none", None,
+                                help="run a ruleset with criteria: the built-in `core`, or yours")]
+    names = s.rules.names
+    if names is None or "core" in names:
+        return []
+    own = set(s.workspace.inputs)
+    used = {f.type for f in program.facts if f.span is not None and f.span.file in own and f.type in _CORE_SUBJECTS}
+    tested = {p.type for c in program.criteria for p in c.patterns} | {p.type for r in program.rules for p in r.patterns}
+    if used and not used & tested:
+        return [Diagnostic.make(
+            "W412", f"the rulesets that ran ({', '.join(names)}) check none of the set's {', '.join(sorted(used))} "
+                    "facts: `--ruleset` replaced the core criteria", None,
+            help="add `--ruleset core` to run the core criteria too")]
+    return []
+
+
+def _builtin_tests_relocated(diags: list[Diagnostic], program, ws: "Workspace", rules: "Rulesets") -> list[Diagnostic]:
+    """The diagnostics of the built-in rulesets' tests, as a user of them needs to see them. The
+    built-in tests pass on the built-in rulesets, so what they report with the user's rulesets or
+    vocabulary is caused by those: such a diagnostic is reported once, at the user's statement
+    that causes it (the fact whose id a test's fact repeats, the field the user declared), with a
+    note naming the tests, never as dozens of errors inside the built-in files. A built-in test's
+    own problem (one it has on the built-in rulesets alone) is reported as it is."""
+    builtin = [d for d in diags if d.span is not None and d.span.file.startswith(BUILTIN_PREFIX)]
+    user_files = {m.file for m in ws.modules if not m.file.startswith(BUILTIN_PREFIX)}
+    if not builtin or not user_files:
+        return diags
+    baseline = {(d.code, d.message, d.span) for d in rules.builtin_test_diagnostics()}
+    out = [d for d in diags if d not in builtin]
+    groups: dict[tuple, list[tuple[Diagnostic, Any]]] = {}
+    for d in builtin:
+        if (d.code, d.message, d.span) in baseline:
+            out.append(d)
+            continue
+        # a test's span is its name's: the test a line belongs to is the last one starting above it
+        test = max((t for t in program.tests if t.span.file == d.span.file and t.span.line <= d.span.line),
+                   key=lambda t: t.span.line, default=None)
+        where = _user_location(d, ws, user_files)
+        groups.setdefault((d.code, d.message, where), []).append((d, test))
+    for (code, message, where), hits in groups.items():
+        first = hits[0][0]
+        named = [f'"{t.name}" ({t.span.file}:{t.span.line})' for _, t in hits if t is not None]
+        tests = f"{len(hits)} built-in test" + ("s" if len(hits) != 1 else "")
+        notes = [f"the built-in tests are checked with your rulesets' vocabulary and facts; {tests} report "
+                 f"this: " + ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else ""),
+                 f"first reported at {first.span.file}:{first.span.line}:{first.span.column}"]
+        out.append(Diagnostic(code, f"{message}: {tests} fail because of it", where or first.span,
+                              "the built-in tests fail because of this", (), tuple(notes), first.help,
+                              first.severity))
+    return out
+
+
+def _user_location(d: Diagnostic, ws: "Workspace", user_files: set[str]):
+    """Where in the user's sources a built-in test's diagnostic comes from: a label there (the
+    first definition of a repeated id), the user's declaration of the field the message names,
+    or the user's first vocabulary declaration; None when there is none."""
+    for label in d.labels:
+        if label.span.file in user_files:
+            return label.span
+    decls = [i for m in ws.modules if m.file in user_files and not m.facts_only for i in m.items
+             if isinstance(i, (A.TypeDecl, A.EnumDecl))]
+    named = re.search(r"field '([^']+)'", d.message)
+    if named:
+        for decl in decls:
+            for fd in getattr(decl, "fields", ()):
+                if fd.name == named.group(1):
+                    return fd.span
+    return decls[0].name_span if decls else None
+
+
+def _test_diagnostics(program, ws: "Workspace", builtin: bool = True) -> list[Diagnostic]:
     """The diagnostics of the tests' `given` facts, each test checked in a namespace shared with
-    the rulesets' reference facts (but not with the policy set)."""
+    the rulesets' reference facts (but not with the policy set); those of the built-in rulesets'
+    tests only with ``builtin``."""
     from .checker import check_test_facts
 
     rule_files = {m.file for m in ws.rule_modules}
     reference = [f for f in program.facts if f.span is not None and f.span.file in rule_files]
     out: list[Diagnostic] = []
     for t in program.tests:
-        out += check_test_facts(program, t, reference)[1]
+        if builtin or not t.span.file.startswith(BUILTIN_PREFIX):
+            out += check_test_facts(program, t, reference)[1]
     return out
+
+
+def _builtin_tests_at_risk(ws: "Workspace") -> bool:
+    """Whether the run's own sources (anything not built in) can make the built-in rulesets' tests
+    fail to check: they declare vocabulary (types, enums, ``extend``), or a ruleset of theirs holds
+    facts, which share the tests' namespace. Otherwise the check stage leaves those tests out: on
+    the built-in vocabulary alone they check (the test suite runs every one of them), and checking
+    the ~100 of them was a third of the check stage of every run. The tests of every other
+    ruleset are always checked: a ruleset whose tests do not check is broken (docs/language.md)."""
+    for m in ws.modules:
+        if m.facts_only or m.file.startswith(BUILTIN_PREFIX):
+            continue
+        if any(isinstance(i, (A.TypeDecl, A.EnumDecl)) for i in m.items):
+            return True
+    return any(isinstance(i, A.Fact) for m in ws.rule_modules if not m.file.startswith(BUILTIN_PREFIX)
+               for i in m.items)
 
 
 def _compile(s: "Session"):
@@ -301,7 +549,8 @@ def _findings(s: "Session"):
     facts = {f.id: f for f in program.facts}
     facts.update(result.derived)
     with paused_gc():
-        findings, accepts, warnings = build_findings(program, result, facts, s.as_of)
+        findings, accepts, warnings = build_findings(program, result, facts, s.as_of,
+                                                     reference=s.workspace.ruleset_fact_ids(program))
     s.add_diagnostics(warnings)
     report = s._empty_report()
     report.findings, report.accepts, report.derived_facts = findings, accepts, len(result.derived)
@@ -389,6 +638,12 @@ class Session:
         self._stopped: Optional[str] = None  # the stage whose errors stopped the run
         #: the diagnostics of the tests' `given` facts (part of the check stage's)
         self.test_diagnostics: list[Diagnostic] = []
+        #: check a set that brings only facts against the rulesets' criteria and rules as checked
+        #: once (:func:`_check_on_shared_rules`): the same program, for less (batch, warm re-checks)
+        self.share_checked_rules = False
+        #: how the parse stage reads paths (``sources.loader.load_paths`` when None); a
+        #: :class:`WarmSession` gives one that re-reads only the files that changed
+        self.load_paths: Optional[Callable] = None
 
     # ---- running
 
@@ -400,23 +655,25 @@ class Session:
     def add_diagnostics(self, diags) -> None:
         self.diagnostics.extend(diags)
 
-    def run_until(self, stage: str) -> bool:
+    def run_until(self, stage: str, *, past_errors: bool = False) -> bool:
         """Run the stages up to and including ``stage`` (those not run yet), stopping after a stage
         that reports an error. True when ``stage``'s product was made (its diagnostics may hold
         errors: ``lint`` reads a program that does not check), False when an earlier stage's
-        errors stopped the run."""
+        errors stopped the run. With ``past_errors`` the stages up to ``stage`` run even after
+        errors (``lint`` checks what did parse); :attr:`stopped` still names the first stage with
+        errors, so nothing after ``stage`` runs on such input."""
         if stage not in STAGE_NAMES:
             raise ValueError(f"unknown stage '{stage}' (stages: {', '.join(STAGE_NAMES)})")
         for st in STAGES:
             if st.name not in self.products:
-                if self._stopped is not None:
+                if self._stopped is not None and not past_errors:
                     return False
                 before = len(self.diagnostics)
                 product = self.profile.time(st.name, lambda st=st: st.function(self))
                 if st.name == "parse":
                     self.diagnostics.extend(product.diagnostics)
                 self.products[st.name] = product
-                if any(d.is_error for d in self.diagnostics[before:]):
+                if self._stopped is None and any(d.is_error for d in self.diagnostics[before:]):
                     self._stopped = st.name
             if st.name == stage:
                 return True
@@ -480,17 +737,23 @@ class Session:
         return self.products["render"] if self.run_until("render") else ""
 
     def _empty_report(self):
+        from .findings.frameworks import FrameworkIndex
         from .findings.report import Report
 
         ws = self.products.get("parse")
         program = self.products.get("check")
         facts = program.facts if program is not None else []
-        return Report(findings=[], facts=len(facts), derived_facts=0,
+        own = set(ws.inputs) if ws is not None else set()
+        return Report(findings=[], facts=sum(1 for f in facts if f.span is not None and f.span.file in own),
+                      derived_facts=0,
                       criteria_run=len(program.criteria) if program is not None else 0, as_of=self.as_of,
                       rulesets=[r for r in program.rulesets if r.name != "schema"] if program is not None else [],
                       inputs=list(ws.inputs) if ws else [], diagnostics=[], sources=ws.sources if ws else None,
                       instruments={f.id: f.title or f.id for f in facts if f.type in ("instrument", "agreement")},
-                      references=list(ws.references) if ws else [])
+                      references=list(ws.references) if ws else [],
+                      title=set_title(ws) if ws else None,
+                      jurisdictions=set_jurisdictions(facts, own),
+                      framework_index=FrameworkIndex.of(facts, own))
 
     # ---- debugging views
 
@@ -516,6 +779,30 @@ class Session:
             r = self.product("run")
             return None if r is None else dump_run(r)
         raise ValueError(f"unknown stage '{stage}' for --dump (one of: {', '.join(DUMPABLE)})")
+
+
+# ---- what a policy set is --------------------------------------------------------------------------------------
+
+_LEVELS = ("global", "regional", "bilateral", "national", "subnational", "local")
+
+
+def set_title(ws: Workspace) -> Optional[str]:
+    """The title a person would give the set: the first heading of its README, else of its first
+    Markdown source; None when it has neither."""
+    mds = [f for f in ws.inputs if f.endswith(".md")]
+    for f in sorted(mds, key=lambda f: (os.path.basename(f).lower() != "readme.md", f)):
+        for line in (ws.sources.text(f) or "").split("\n"):
+            if line.startswith("# "):
+                return line[2:].strip() or None
+    return None
+
+
+def set_jurisdictions(facts, own: set) -> list[dict]:
+    """The jurisdictions written in the set, the highest level first."""
+    js = [f for f in facts if f.type == "jurisdiction" and f.span is not None and f.span.file in own]
+    rank = {lv: i for i, lv in enumerate(_LEVELS)}
+    js.sort(key=lambda f: (rank.get(f.values.get("level"), len(rank)), f.id))
+    return [{"id": f.id, "title": f.title or f.id, "level": f.values.get("level")} for f in js]
 
 
 # ---- reference sets ---------------------------------------------------------------------------------------------
@@ -599,6 +886,105 @@ class LintResult:
 
 
 def lint(session: Session) -> LintResult:
-    """Stop ``session`` after the check stage: its diagnostics, sorted."""
-    session.run_until("check")
+    """Stop ``session`` after the check stage: its diagnostics, sorted. The check stage runs even
+    when some sources do not parse, on the statements that do, so one run reports every
+    independent error (the check stage leaves out what follows from a statement that did not
+    parse)."""
+    session.run_until("check", past_errors=True)
     return LintResult(sort_diagnostics(session.diagnostics), session.sources, session.products.get("check"))
+
+
+# ---- warm re-checks ---------------------------------------------------------------------------------------------
+
+
+class WarmSession:
+    """A policy set checked again and again by one long-lived process (an editor's loop, a
+    server), each time as :class:`Session` checks it, for a fraction of a cold check's cost.
+
+    What carries over between checks: the rulesets, parsed, checked and compiled once (a
+    :class:`Rulesets`, which may be shared with other warm sessions); each source file's parse,
+    kept until the file changes (its size, modification time or inode, or its being named in
+    :meth:`check`'s ``changed``): a re-check after one file was edited reads and parses that file
+    alone; and, for a set that brings only facts, the rulesets' criteria and rules as checked
+    once (:func:`_check_on_shared_rules`): what is checked again is the facts, which share one
+    namespace, then the engine runs again (in a forked child, as always) and the findings are
+    built. Each check is a fresh :class:`Session` whose products, diagnostics and report are those
+    of a cold ``Session`` on the same files (``tests/test_warm_session.py`` holds them equal
+    through edits).
+
+    ``paths``, ``with_paths``, ``rulesets``/``rules``, ``as_of``, ``max_derived``, ``format``,
+    ``explain``: as for :class:`Session`.
+    """
+
+    def __init__(self, paths: Sequence[str | Path], *, with_paths: Sequence[str | Path] = (),
+                 rulesets: Optional[Sequence[str]] = None, rules: Optional[Rulesets] = None,
+                 as_of: Optional[dt.date] = None, max_derived: Optional[int] = None, format: Optional[str] = None,
+                 explain: bool = False):
+        self.paths = [str(p) for p in paths]
+        self.with_paths = [str(p) for p in with_paths]
+        self.rules = rules if rules is not None else Rulesets(rulesets)
+        self.as_of = as_of
+        self.max_derived = max_derived
+        self.format = format
+        self.explain = explain
+        #: (real path, explicit) -> (stamp, what reading it gave: a Loaded of that file alone)
+        self._files: dict[tuple[str, bool], tuple[Any, Any]] = {}
+        self._changed: set[str] = set()
+        #: files read (parsed) by the last check, as shown: what it did not take from memory
+        self.reread: list[str] = []
+        self.session: Optional[Session] = None
+
+    @staticmethod
+    def _stamp(path: Path):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
+
+    def _load_paths(self, paths):
+        """``sources.loader.load_paths``, with every unchanged file's reading taken from memory."""
+        from .sources.loader import Loaded, discover, load_file
+
+        loaded = Loaded()
+        files, diags = discover(paths)
+        loaded.diagnostics += diags
+        for path, explicit in files:
+            real = os.path.realpath(path)
+            key = (str(path), explicit)
+            stamp = self._stamp(path)
+            hit = self._files.get(key)
+            if hit is None or stamp is None or hit[0] != stamp or real in self._changed:
+                one = Loaded()
+                load_file(path, explicit, one)
+                self._files[key] = hit = (stamp, one)
+                self.reread += one.files or [str(path)]
+            self._used.add(key)
+            one = hit[1]
+            loaded.diagnostics += one.diagnostics
+            for f in one.files:
+                loaded.sources.add(f, one.sources.text(f) or "")
+            loaded.files += one.files
+            loaded.modules += one.modules
+        return loaded
+
+    def check(self, changed: Sequence[str | Path] = ()) -> Session:
+        """Check the set as it is now: a :class:`Session` run up to its findings (its ``report``,
+        ``render()`` and products are there to read). ``changed``: files to read again whatever
+        their stamps say (an edit that kept a file's size within its clock's resolution)."""
+        self._changed = {os.path.realpath(p) for p in changed}
+        self.reread = []
+        self._used: set = set()
+        s = Session(self.paths, with_paths=self.with_paths, rules=self.rules, as_of=self.as_of,
+                    max_derived=self.max_derived, format=self.format, explain=self.explain)
+        s.share_checked_rules = True
+        s.load_paths = self._load_paths
+        try:
+            s.run_until("findings")
+        finally:
+            self._changed = set()
+            if "parse" in s.products:  # files gone from the set are forgotten
+                for key in [k for k in self._files if k not in self._used]:
+                    del self._files[key]
+        self.session = s
+        return s

@@ -16,7 +16,8 @@ every set and returns a :class:`BatchResult`, whose :meth:`~BatchResult.to_dict`
   whose key is already stored, so an interrupted batch resumes where it stopped: a set is either
   wholly in the store or not at all, and the primary key makes doubles impossible.
 - **Failures.** A set with bad input fails alone (status ``failed``, with its diagnostics); the
-  other sets go on.
+  other sets go on. So does a set that runs past ``timeout`` (E503, not stored).
+- **Workers** end with the batch, even one killed with SIGKILL (:func:`_worker_init`).
 - **Determinism.** Sets are sorted by name and each set's entry depends only on its input, so the
   document is byte-identical whatever the number of jobs, the scheduler, or how much came from
   the store.
@@ -35,7 +36,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence, TextIO
 
@@ -47,7 +48,14 @@ if TYPE_CHECKING:
 
 SCHEMA = "coherence-batch/1"
 STORE_SCHEMA = 1
+#: ``PRAGMA application_id`` of a result store ("COHR"): SQLite's own place for saying which
+#: application a database file belongs to.
+STORE_APPLICATION_ID = 0x434F4852
+_STORE_COLUMNS = ("name", "inputs_sha256", "rulesets_sha256", "version", "as_of", "status", "entry")
 DASK_MISSING = "the Dask scheduler needs Dask distributed: pip install 'coherence-rules[dask]'"
+#: The key of a set's entry that holds its agreements and their clauses (the data of ``--view
+#: topics``). Stored with the entry; left out of the ``coherence-batch/1`` document.
+TOPICS_KEY = "agreements"
 
 
 class BatchError(Exception):
@@ -81,12 +89,31 @@ def shared_rulesets(names: Optional[Sequence[str]]) -> "Rulesets":
 
 
 def check_set(path: str, rules: "Rulesets", as_of: dt.date, max_derived: Optional[int] = None,
-              with_paths: Sequence[str] = ()) -> Report:
+              with_paths: Sequence[str] = (), *, agreements: Optional[list] = None, session=None) -> Report:
     """Check one policy set with shared rulesets: the same report as ``coherence check``, without
-    parsing, checking and compiling the rulesets again."""
+    parsing, checking and compiling the rulesets again. ``agreements``, when given, receives the
+    agreements the set's own files hold, with their clauses (:func:`.topics.set_agreements`, the
+    data of ``--view topics``), read from the same checked program. ``session``: the set's
+    :class:`~coherence_rules.session.Session`, already made (and perhaps run part of the way)."""
+    if session is None:
+        session = set_session(path, rules, as_of, max_derived, with_paths)
+    report = session.report
+    if agreements is not None and not report.errors and session.program is not None:
+        from .topics import set_agreements
+
+        agreements.extend(set_agreements(session.program, session.workspace.inputs))
+    return report
+
+
+def set_session(path: str, rules: "Rulesets", as_of: dt.date, max_derived: Optional[int] = None,
+                with_paths: Sequence[str] = ()):
+    """The session of one set of a batch: on the shared rulesets, whose criteria and rules are
+    taken as checked once for a set that brings only facts (``share_checked_rules``)."""
     from ..session import Session
 
-    return Session([path], with_paths=with_paths, rules=rules, as_of=as_of, max_derived=max_derived).report
+    session = Session([path], with_paths=with_paths, rules=rules, as_of=as_of, max_derived=max_derived)
+    session.share_checked_rules = True
+    return session
 
 
 def ruleset_info(rules: "Rulesets") -> list[dict]:
@@ -126,21 +153,129 @@ def _crash_entry(name: str, message: str, as_of: dt.date) -> dict:
     return e
 
 
-def check_set_task(spec: dict) -> dict:
+class SetTimeout(BaseException):
+    """A set's check ran past the batch's ``timeout`` (raised by the alarm of :class:`_time_limit`).
+    Not an :class:`Exception`: the ``except Exception`` of code that treats any error as a miss
+    (the caches) must not swallow it and let the set run on."""
+
+
+class _time_limit:
+    """Raise :class:`SetTimeout` in this thread once ``seconds`` have passed (``None``: no limit).
+
+    An alarm (``SIGALRM``, ``setitimer``) interrupts whatever Python code runs, however it loops,
+    and a wait for the engine's child process, which is then killed (:func:`.isolation._collect`).
+    Alarms exist only on POSIX and only in a process's main thread, which is where the pool's
+    workers and a sequential batch run sets; elsewhere there is no limit (run_batch refuses a
+    timeout with Dask, whose tasks run in threads)."""
+
+    def __init__(self, seconds: Optional[float]):
+        import signal
+
+        self.seconds = seconds
+        self.armed = (seconds is not None and hasattr(signal, "setitimer")
+                      and threading.current_thread() is threading.main_thread())
+
+    def __enter__(self):
+        if self.armed:
+            import signal
+
+            def expire(signum, frame):
+                raise SetTimeout()
+
+            self.saved = signal.signal(signal.SIGALRM, expire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        if self.armed:
+            import signal
+
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.saved)
+        return False
+
+
+def _timeout_entry(name: str, as_of: dt.date, seconds: float) -> dict:
+    """The entry of a set stopped by the time limit: failed with E503, never stored (a rerun,
+    perhaps with a larger limit, tries again)."""
+    from ..diagnostics import Diagnostic
+
+    report = Report(findings=[], facts=0, derived_facts=0, criteria_run=0, as_of=as_of, rulesets=[], inputs=[],
+                    diagnostics=[Diagnostic.make(
+                        "E503", f"checking this set took longer than {seconds:g} s (--timeout): stopped", None,
+                        help="look for criteria whose patterns are not related (W407), or give a larger --timeout")])
+    e = _entry(name, report)
+    e["_transient"] = True
+    return e
+
+
+def check_set_task(spec: dict, session=None) -> dict:
     """Check one set described by a plain dict and return its entry: the function the process
-    pool and Dask workers run. ``spec``: ``name``, ``path``, ``rulesets``, ``as_of`` (ISO date),
-    ``cwd`` (paths in results are shown relative to it), ``max_derived``, ``with`` (reference
-    paths)."""
+    pool and Dask workers run (through :func:`check_chunk_task`). ``spec``: ``name``, ``path``,
+    ``rulesets``, ``as_of`` (ISO date), ``cwd`` (paths in results are shown relative to it),
+    ``max_derived``, ``with`` (reference paths), ``timeout`` (seconds, or None: see
+    :class:`_time_limit`). ``session``: the set's session, when :func:`check_chunk_task` has
+    made it already."""
     with _cwd(spec.get("cwd")):
         as_of = dt.date.fromisoformat(spec["as_of"])
         try:
-            rules = shared_rulesets(spec["rulesets"])
-            report = check_set(spec["path"], rules, as_of, spec.get("max_derived"), spec.get("with") or ())
-            return _entry(spec["name"], report)
+            with _time_limit(spec.get("timeout")):
+                rules = shared_rulesets(spec["rulesets"])
+                agreements: list = []
+                report = check_set(spec["path"], rules, as_of, spec.get("max_derived"), spec.get("with") or (),
+                                   agreements=agreements, session=session)
+                entry = _entry(spec["name"], report)
+                # the topic view's data travels (and is stored) with the set's findings
+                entry[TOPICS_KEY] = agreements if entry["status"] == "ok" else []
+                return entry
+        except SetTimeout:
+            return _timeout_entry(spec["name"], as_of, spec["timeout"])
         except RecursionError:
             return _stopped_entry(spec["name"], as_of, "the input nests too deeply to analyse")
         except Exception as e:  # noqa: BLE001 - one set's failure must not stop the batch
             return _crash_entry(spec["name"], f"checking this set failed: {type(e).__name__}: {e}", as_of)
+
+
+def check_chunk_task(specs: list[dict]) -> list[dict]:
+    """Check several sets (specs as :func:`check_set_task` takes them) and return their entries,
+    in the same order: the unit of work of the process pool and of Dask. Each set's entry is the
+    one :func:`check_set_task` gives it; what the sets share is paid once per chunk instead of once
+    per set: the engine runs of every set that reaches the run stage are made together, in one
+    forked child (:func:`.engine.isolation.run_many`), instead of one child per set. A set whose
+    stages before the run fail in any way is simply checked on its own, as before, and so is
+    every set of a chunk whose common child dies (only the set that crashes the engine fails).
+    With a ``timeout``, sets are checked one by one (the limit is a set's own)."""
+    if len(specs) == 1 or any(spec.get("timeout") is not None for spec in specs):
+        return [check_set_task(spec) for spec in specs]
+    from ..engine import DEFAULT_MAX_DERIVED
+    from ..engine.isolation import prepared_runs
+
+    with _cwd(specs[0].get("cwd")):
+        sessions: list = []
+        runs = []
+        for spec in specs:
+            session = None
+            try:
+                with _cwd(spec.get("cwd")):
+                    session = set_session(spec["path"], shared_rulesets(spec["rulesets"]),
+                                          dt.date.fromisoformat(spec["as_of"]), spec.get("max_derived"),
+                                          spec.get("with") or ())
+                    if session.run_until("compile") and session.engine == "durable" and session.compiled is not None:
+                        runs.append((session.compiled, session.program.facts, session.as_of,
+                                     session.max_derived or DEFAULT_MAX_DERIVED))
+            except (Exception, RecursionError):  # noqa: BLE001 - checked again alone, which reports it
+                session = None
+            sessions.append(session)
+        with prepared_runs(runs):
+            return [check_set_task(spec, session=session) for spec, session in zip(specs, sessions)]
+
+
+def _chunks(todo: list, jobs: int, most: int = 16) -> list[list]:
+    """``todo`` dealt into chunks for ``jobs`` workers: about four chunks per worker (so a slow
+    chunk does not leave the others idle), at most ``most`` sets each (so results reach the
+    store, and the progress bar, steadily)."""
+    size = max(1, min(most, -(-len(todo) // (4 * max(jobs, 1)))))
+    return [todo[i:i + size] for i in range(0, len(todo), size)]
 
 
 _cwd_lock = threading.RLock()
@@ -171,11 +306,13 @@ class _cwd:
 
 
 def _hash_files(files: Iterable[tuple[str, Path]]) -> str:
+    from ..sources.loader import max_file_size, read_bytes
+
     h = hashlib.sha256()
     for shown, path in sorted(files, key=lambda x: x[0]):
         h.update(shown.encode("utf-8") + b"\0")
         try:
-            data = path.read_bytes()
+            data = read_bytes(path, max_file_size())  # never blocks on a FIFO swapped in for a file
         except OSError as e:
             data = f"<unreadable: {e.strerror}>".encode()
         h.update(hashlib.sha256(data).digest())
@@ -210,6 +347,22 @@ def set_name(path: str) -> str:
     return display_path(Path(os.path.normpath(path)))
 
 
+def _is_prose_markdown(path: str) -> bool:
+    """Whether ``path`` is a Markdown file without any ``policy`` or ``rules`` block (a README):
+    what ``batch agreements/*`` skips. A file that cannot be read is not skipped: its set fails
+    with the reason."""
+    from ..sources.loader import markdown_blocks
+
+    p = Path(path)
+    if p.suffix.lower() != ".md" or not p.is_file():
+        return False
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return not markdown_blocks(text)
+
+
 @dataclass
 class _Set:
     name: str
@@ -221,16 +374,31 @@ class _Set:
 
 
 class Store:
-    """Results of finished sets in a SQLite file (WAL; one transaction per set)."""
+    """Results of finished sets in a SQLite file (WAL; one transaction per set).
+
+    A store is only ever a file this tool made: before anything is written, an existing database
+    must carry the store's marks (``PRAGMA application_id`` :data:`STORE_APPLICATION_ID`, a ``meta``
+    table with ``schema`` = :data:`STORE_SCHEMA` and, from the stores made by this version on,
+    ``application`` = ``coherence``, and a ``results`` table of the store's columns) and pass
+    ``PRAGMA quick_check``. Another application's database (say, one with its own ``results``
+    table) and a damaged file are refused with a :class:`BatchError`, never changed; an empty or
+    new file becomes a store. A database error later on (a page damaged while the batch runs, a
+    full disk) is a :class:`BatchError` too, and an entry that does not decode is recomputed."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = str(path)
         try:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.Error as e:
+            raise BatchError(f"{self.path}: cannot open the result store: {e}") from None
+        try:
+            self.db.execute("PRAGMA busy_timeout=30000")
+            fresh = self._check()
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA busy_timeout=30000")
             self.db.execute("BEGIN IMMEDIATE")
+            if fresh:
+                self.db.execute(f"PRAGMA application_id={STORE_APPLICATION_ID}")
             self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS results ("
@@ -238,34 +406,80 @@ class Store:
                 " version TEXT NOT NULL, as_of TEXT NOT NULL, status TEXT NOT NULL, entry TEXT NOT NULL,"
                 " PRIMARY KEY (name, inputs_sha256, rulesets_sha256, version, as_of))")
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(STORE_SCHEMA),))
-            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('application', 'coherence')")
             self.db.execute("COMMIT")
-        except sqlite3.DatabaseError as e:
+        except sqlite3.Error as e:
+            self.db.close()
             raise BatchError(f"{self.path}: not a usable result store: {e}") from None
-        if row is None or row[0] != str(STORE_SCHEMA):
-            raise BatchError(f"{self.path}: a result store of another format ({row[0] if row else '?'})")
+        except BatchError:
+            self.db.close()
+            raise
+
+    def _check(self) -> bool:
+        """Whether the database is new (empty); raises :class:`BatchError`, having written
+        nothing, unless it is empty or a store of this tool in good order."""
+        tables = {name for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            return True
+        app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
+        marks = {}
+        if "meta" in tables:
+            try:
+                marks = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+            except sqlite3.Error:
+                marks = {}
+        columns = [row[1] for row in self.db.execute("PRAGMA table_info(results)")] if "results" in tables else []
+        # stores made before the marks existed have application_id 0 and no `application` row
+        ours = (app_id in (0, STORE_APPLICATION_ID) and "schema" in marks
+                and marks.get("application", "coherence") == "coherence" and columns == list(_STORE_COLUMNS))
+        if not ours:
+            raise BatchError(f"{self.path}: not a coherence result store (a SQLite database of another "
+                             f"application, with tables {', '.join(sorted(tables))}); it was left unchanged: "
+                             "give --store a new file")
+        if marks["schema"] != str(STORE_SCHEMA):
+            raise BatchError(f"{self.path}: a result store of another format ({marks['schema']})")
+        problems = [row[0] for row in self.db.execute("PRAGMA quick_check").fetchall()]
+        if problems != ["ok"]:
+            raise BatchError(f"{self.path}: the result store is damaged ({problems[0]}); it was left unchanged: "
+                             "remove it (the sets are checked again) or give --store a new file")
+        return False
 
     def get(self, name: str, inputs_sha: str, rulesets_sha: str, as_of: str) -> Optional[dict]:
-        row = self.db.execute(
-            "SELECT entry FROM results WHERE name = ? AND inputs_sha256 = ? AND rulesets_sha256 = ? AND version = ?"
-            " AND as_of = ?", (name, inputs_sha, rulesets_sha, __version__, as_of)).fetchone()
-        return json.loads(row[0]) if row else None
+        """The stored entry of a set, or None (also for an entry that does not decode: it is
+        computed again and replaced)."""
+        try:
+            row = self.db.execute(
+                "SELECT entry FROM results WHERE name = ? AND inputs_sha256 = ? AND rulesets_sha256 = ? AND version = ?"
+                " AND as_of = ?", (name, inputs_sha, rulesets_sha, __version__, as_of)).fetchone()
+        except sqlite3.Error as e:
+            raise BatchError(f"{self.path}: the result store failed: {e}") from None
+        if not row:
+            return None
+        try:
+            entry = json.loads(row[0])
+        except (TypeError, ValueError):
+            return None
+        return entry if isinstance(entry, dict) and isinstance(entry.get("findings"), list) else None
 
     def put(self, name: str, inputs_sha: str, rulesets_sha: str, as_of: str, entry: dict) -> None:
         """Commit one set's entry; a result for an older version of the same set's input (same
         rulesets, version and date) is replaced in the same transaction."""
         text = json.dumps(entry, sort_keys=True, ensure_ascii=False)
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("DELETE FROM results WHERE name = ? AND rulesets_sha256 = ? AND version = ? AND as_of = ?"
-                       " AND inputs_sha256 != ?", (name, rulesets_sha, __version__, as_of, inputs_sha))
-            db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (name, inputs_sha, rulesets_sha, __version__, as_of, entry["status"], text))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM results WHERE name = ? AND rulesets_sha256 = ? AND version = ? AND as_of = ?"
+                           " AND inputs_sha256 != ?", (name, rulesets_sha, __version__, as_of, inputs_sha))
+                db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (name, inputs_sha, rulesets_sha, __version__, as_of, entry["status"], text))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise BatchError(f"{self.path}: the result store failed: {e}; the sets finished before are kept") from None
 
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
@@ -354,10 +568,19 @@ class BatchResult:
     reused: int = 0
     computed: int = 0
     elapsed: float = 0.0
+    #: Markdown files given as sets that hold no `policy` or `rules` block (READMEs), not checked
+    skipped: list[str] = field(default_factory=list)
+    #: warnings about how the sets were named (W413: one directory holding many sets)
+    notes: list = field(default_factory=list)
 
     @property
     def failed(self) -> list[dict]:
         return [s for s in self.sets if s["status"] == "failed"]
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"<BatchResult {s['sets']} sets ({s['ok']} ok, {s['failed']} failed): {s['findings']} findings, "
+                f"{s['conflicts']} conflicts ({s['open']} open), {s['synergies']} synergies>")
 
     def failing(self, fail_on: int = -1) -> list[tuple[str, dict]]:
         """(set name, finding) for open or expired findings scoring ``fail_on`` or lower."""
@@ -400,7 +623,7 @@ class BatchResult:
             "criteria": self.criteria,
             "summary": self.summary(),
             "matrix": self.matrix(),
-            "sets": self.sets,
+            "sets": [{k: v for k, v in s.items() if k != TOPICS_KEY} for s in self.sets],
         }
 
     def to_json(self) -> str:
@@ -418,25 +641,56 @@ def _mp_context():
     return multiprocessing.get_context()
 
 
-def _worker_init() -> None:
-    # a worker leaves Ctrl-C to the parent, which stops the pool
+def _worker_init(parent_pid: Optional[int] = None) -> None:
+    """Set up a pool worker: it leaves Ctrl-C to the parent, which stops the pool, and it ends
+    with the parent, even one killed outright (SIGKILL), instead of running on as an orphan
+    (:func:`~coherence_rules.runtime.die_with_parent`)."""
     import signal
 
+    from ..runtime import die_with_parent
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
+
+
+def _one_directory_of_sets(set_paths: Sequence) -> list:
+    """W413 when the batch was given one directory whose subdirectories each hold sources: the user
+    probably meant each subdirectory to be a set (`DIR/*/`), not the directory as one."""
+    from ..diagnostics import Diagnostic
+    from ..sources.loader import EXTENSIONS, display_path
+
+    if len(set_paths) != 1 or not Path(set_paths[0]).is_dir():
+        return []
+    root = Path(set_paths[0])
+    subsets = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")
+               and any(f.suffix in EXTENSIONS for f in d.rglob("*") if f.is_file())]
+    if len(subsets) < 2:
+        return []
+    shown = display_path(root).rstrip("/")
+    return [Diagnostic.make("W413", f"'{shown}' holds {len(subsets)} directories that each look like a policy set, "
+                                    "and was checked as one set", None,
+                            help=f"did you mean `{shown}/*/`? each PATH of a batch is one set")]
 
 
 def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequence[str]] = None, jobs: Optional[int] = None,
               store: Optional[str | os.PathLike] = None, scheduler: Optional[str] = None,
               as_of: Optional[dt.date] = None, progress: Optional[ProgressBar] = None,
-              max_derived: Optional[int] = None, with_paths: Sequence[str | os.PathLike] = ()) -> BatchResult:
+              max_derived: Optional[int] = None, with_paths: Sequence[str | os.PathLike] = (),
+              timeout: Optional[float] = None) -> BatchResult:
     """Check every path in ``set_paths`` as one policy set.
 
     ``jobs``: worker processes (default: the number of CPUs); ``store``: a SQLite file to commit
     results to and resume from; ``scheduler``: ``None`` for the local process pool, ``"local"``
     for a Dask cluster on this machine (loopback only), or a Dask scheduler address
     (``tcp://host:port``); ``progress``: a :class:`ProgressBar` (or an object with ``start``,
-    ``update`` and ``finish``); ``with_paths``: reference facts that join every set. Raises
-    :class:`BatchError` when the rulesets do not check, the store is unusable, or Dask is missing.
+    ``update`` and ``finish``); ``with_paths``: reference facts that join every set; ``timeout``:
+    seconds a set may take (None: no limit), past which it is stopped and fails with E503 while
+    the others go on (not stored, so a rerun tries it again; local runs only). A Markdown file
+    given as a set that holds no ``policy`` or ``rules`` block (a README) is skipped and named in
+    :attr:`BatchResult.skipped`. Raises
+    :class:`BatchError` when the rulesets do not check, the store is unusable, Dask is missing, or
+    a timeout is asked of Dask.
     """
     t0 = time.perf_counter()
     as_of = as_of or dt.date.today()
@@ -448,11 +702,19 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
         raise BatchError("the rulesets have errors", rules.all_diagnostics, rules.sources)
     rules.alone().run_until("compile")
     if scheduler is not None:
+        if timeout is not None:
+            raise BatchError("--timeout applies to local runs only (Dask runs tasks in threads, which an alarm "
+                             "cannot stop); leave out --scheduler or --timeout")
         _import_dask()
 
+    notes = _one_directory_of_sets(set_paths)
     seen: dict[str, _Set] = {}
+    skipped: list[str] = []
     for p in set_paths:
         name = set_name(str(p))
+        if name not in seen and name not in skipped and _is_prose_markdown(str(p)):
+            skipped.append(name)  # a README the shell's `agreements/*` picked up: not a policy set
+            continue
         if name not in seen:
             seen[name] = _Set(name, str(p), inputs_digest(str(p)))
     sets = [seen[k] for k in sorted(seen)]
@@ -465,6 +727,8 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
     try:
         for s in sets:
             hit = db.get(s.name, s.inputs_sha, rules_sha, day) if db else None
+            if hit is not None and hit.get("status") == "ok" and TOPICS_KEY not in hit:
+                hit = None  # stored before entries carried the topic view's data: checked again
             if hit is not None:
                 entries[s.name] = hit
             else:
@@ -483,15 +747,16 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
 
         cwd = os.getcwd()
         specs = {s.name: {"name": s.name, "path": s.path, "rulesets": rulesets, "as_of": day, "cwd": cwd,
-                          "max_derived": max_derived, "with": with_paths} for s in todo}
+                          "max_derived": max_derived, "with": with_paths, "timeout": timeout} for s in todo}
         try:
             if not todo:
                 pass
             elif scheduler is not None:
                 _run_dask(todo, specs, scheduler, jobs, finished)
             elif jobs == 1 or len(todo) == 1:
-                for s in todo:
-                    finished(s, check_set_task(specs[s.name]))
+                for chunk in _chunks(todo, 1):
+                    for s, entry in zip(chunk, check_chunk_task([specs[s.name] for s in chunk])):
+                        finished(s, entry)
             else:
                 _run_pool(todo, specs, jobs, finished, as_of)
         finally:
@@ -504,25 +769,29 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
     criteria = [c.code for c in rules.alone().program.criteria]
     extra = sorted({f["criterion"] for e in entries.values() for f in e["findings"]} - set(criteria))
     return BatchResult(sets=[entries[s.name] for s in sets], criteria=criteria + extra, rulesets=ruleset_info(rules),
-                       as_of=as_of, reused=reused, computed=len(todo), elapsed=time.perf_counter() - t0)
+                       as_of=as_of, reused=reused, computed=len(todo), elapsed=time.perf_counter() - t0,
+                       skipped=skipped, notes=notes)
 
 
 def _run_pool(todo: list[_Set], specs: dict, jobs: int, finished: Callable, as_of: dt.date) -> None:
     by_future = {}
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=_mp_context(), initializer=_worker_init)
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=_mp_context(), initializer=_worker_init,
+                               initargs=(os.getpid(),))
     try:
-        for s in todo:
-            by_future[pool.submit(check_set_task, specs[s.name])] = s
+        for chunk in _chunks(todo, jobs):
+            by_future[pool.submit(check_chunk_task, [specs[s.name] for s in chunk])] = chunk
         pending = set(by_future)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in sorted(done, key=lambda f: by_future[f].name):
-                s = by_future[fut]
+            for fut in sorted(done, key=lambda f: by_future[f][0].name):
+                chunk = by_future[fut]
                 try:
-                    entry = fut.result()
+                    entries = fut.result()
                 except BrokenProcessPool:
-                    entry = _crash_entry(s.name, "a worker process stopped while checking this set", as_of)
-                finished(s, entry)
+                    entries = [_crash_entry(s.name, "a worker process stopped while checking this set", as_of)
+                               for s in chunk]
+                for s, entry in zip(chunk, entries):
+                    finished(s, entry)
     except BaseException:
         # interrupted: stop the workers now; what finished is already committed
         processes = list((getattr(pool, "_processes", None) or {}).values())
@@ -564,23 +833,29 @@ def _run_dask(todo: list[_Set], specs: dict, scheduler: str, jobs: int, finished
         try:
             by_key = {}
             futures = []
-            for s in todo:
-                fut = client.submit(check_set_task, specs[s.name], pure=False, key=f"coherence-set-{len(futures)}-"
-                                    + hashlib.sha256(s.name.encode()).hexdigest()[:12])
-                by_key[fut.key] = s
+            try:
+                workers = max(1, len(client.scheduler_info().get("workers", ())) if cluster is None else jobs)
+            except Exception:  # noqa: BLE001 - only the chunk size depends on it
+                workers = jobs
+            for chunk in _chunks(todo, workers):  # one task per chunk of sets, not per set
+                fut = client.submit(check_chunk_task, [specs[s.name] for s in chunk], pure=False,
+                                    key=f"coherence-sets-{len(futures)}-"
+                                    + hashlib.sha256("\0".join(s.name for s in chunk).encode()).hexdigest()[:12])
+                by_key[fut.key] = chunk
                 futures.append(fut)
             for fut in distributed.as_completed(futures):
-                s = by_key[fut.key]
+                chunk = by_key[fut.key]
                 if fut.status == "finished":
-                    entry = fut.result()
+                    entries = fut.result()
                 else:
                     try:
                         fut.result()
                         msg = "the Dask task did not finish"
-                    except Exception as e:  # noqa: BLE001 - reported as this set's failure
+                    except Exception as e:  # noqa: BLE001 - reported as the chunk's sets' failure
                         msg = f"the Dask task failed: {type(e).__name__}: {e}"
-                    entry = _crash_entry(s.name, msg, dt.date.fromisoformat(specs[s.name]["as_of"]))
-                finished(s, entry)
+                    entries = [_crash_entry(s.name, msg, dt.date.fromisoformat(specs[s.name]["as_of"])) for s in chunk]
+                for s, entry in zip(chunk, entries):
+                    finished(s, entry)
         finally:
             client.close()
     finally:

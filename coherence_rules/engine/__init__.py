@@ -14,7 +14,7 @@ What durable_rules is given, and why (see ENGINE_NOTES in the design documents):
   reaches the engine, so the segfault of non-equality joins inside ``$and`` (upstream #381), the
   order-dependent negation and the union-firing of ``any`` cannot happen.
 - **Single-fact conditions are precomputed.** Everything a pattern says about its own fact
-  (constants, ``in``, ``matches`` with Python regular expressions, ``contains``, ``today``,
+  (constants, ``in``, ``matches`` with RE2 regular expressions, ``contains``, ``today``,
   presence) is evaluated once per fact in Python and handed over as a flag ``pN: 1``.
 - **Only joins reach the engine.** A disjunct with one positive pattern is activated, in Python,
   by each fact its flag holds for: asserting the fact and decoding the activation back would
@@ -54,6 +54,7 @@ What durable_rules is given, and why (see ENGINE_NOTES in the design documents):
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Optional
 
 from ..checker.ir import CriterionIR, FactRecord, Program
@@ -81,11 +82,11 @@ def run(program: Program, facts: list[FactRecord], today: dt.date, *, engine: st
 
     try:
         if engine == "reference":
-            return run_reference(program, facts, today, max_derived)
+            return cap_findings(program, run_reference(program, facts, today, max_derived))
         if compiled is not None:
-            return run_compiled(compiled, facts, today, max_derived)
+            return cap_findings(program, run_compiled(compiled, facts, today, max_derived))
         with CompiledRuleset(program) as c:
-            return run_compiled(c, facts, today, max_derived)
+            return cap_findings(program, run_compiled(c, facts, today, max_derived))
     except DerivationLimit as e:
         return RunResult(diagnostics=[Diagnostic.make(
             "E501", str(e), _rule_span(program, e.rule), help="raise --max-derived if the policy set is really that large")])
@@ -95,6 +96,56 @@ def run(program: Program, facts: list[FactRecord], today: dt.date, *, engine: st
         return RunResult(diagnostics=[Diagnostic.make(
             "E502", f"the rule engine failed: {e}", None,
             help="this is a bug; please report it with the policy set and rulesets that trigger it")])
+
+
+#: Findings one criterion may have in one run (``COHERENCE_MAX_FINDINGS`` changes it): past this
+#: many, a criterion's patterns are almost surely unrelated (W407), and its report would be
+#: hundreds of megabytes.
+DEFAULT_MAX_FINDINGS = 10_000
+
+
+def max_findings() -> int:
+    """The findings limit per criterion: ``COHERENCE_MAX_FINDINGS`` when it is a positive whole
+    number, else :data:`DEFAULT_MAX_FINDINGS`."""
+    given = os.environ.get("COHERENCE_MAX_FINDINGS", "").strip()
+    return int(given) if given.isdigit() and int(given) > 0 else DEFAULT_MAX_FINDINGS
+
+
+def cap_findings(program: Program, result: RunResult, limit: Optional[int] = None) -> RunResult:
+    """Keep at most ``limit`` findings per criterion (:func:`max_findings` by default): the
+    matches of the first ``limit`` findings in the order of the run's matches (by criterion, then
+    fact ids, so the same ones whatever the order of the files), with one W408 per criterion that
+    had more. A finding is what the findings stage makes of matches: one per set of facts, or per
+    set of its ``about`` facts."""
+    limit = limit or max_findings()
+    about = {c.code: c.about for c in program.criteria}
+    count: dict[str, int] = {}
+    if len(result.matches) <= limit:
+        return result
+    kept = []
+    seen: set = set()
+    dropped: dict[str, set] = {}
+    for m in result.matches:
+        a = about.get(m.criterion)
+        key = (m.criterion, m.fact_ids if a is None else
+               tuple(sorted({fid for binding, fid in m.bindings if binding in a})))
+        if key not in seen:
+            if count.get(m.criterion, 0) >= limit:
+                dropped.setdefault(m.criterion, set()).add(key)
+                continue
+            seen.add(key)
+            count[m.criterion] = count.get(m.criterion, 0) + 1
+        kept.append(m)
+    if not dropped:
+        return result
+    result.matches = kept
+    spans = {c.code: c.span for c in program.criteria}
+    for code in sorted(dropped):
+        result.diagnostics.append(Diagnostic.make(
+            "W408", f"criterion {code} has more than {limit:,} findings: the report keeps the first {limit:,} "
+                    f"by fact ids and drops {len(dropped[code]):,}", spans.get(code),
+            help="relate the criterion's patterns (see W407); set COHERENCE_MAX_FINDINGS to raise the limit"))
+    return result
 
 
 def cycle_diagnostic(program: Program, e: NegationCycle) -> Diagnostic:
@@ -107,5 +158,5 @@ def _rule_span(program: Program, name: str):
     return next((r.span for r in program.rules if r.name == name), None)
 
 
-__all__ = ["compile", "run", "cycle_diagnostic", "CompiledRuleset", "RunResult", "MatchRecord", "Derivation", "Guard",
+__all__ = ["compile", "run", "cap_findings", "max_findings", "DEFAULT_MAX_FINDINGS", "cycle_diagnostic", "CompiledRuleset", "RunResult", "MatchRecord", "Derivation", "Guard",
            "DerivationLimit", "NegationCycle", "EngineError", "DEFAULT_MAX_DERIVED"]

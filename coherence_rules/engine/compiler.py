@@ -113,7 +113,7 @@ def _dnf(c, own: Optional[str]) -> list[list]:
         for i in c.items:
             out = [a + b for a in out for b in _dnf(i, own)]
             if len(out) > MAX_DISJUNCTS:
-                return [[c]]
+                return [_unsplit(c, own)]
         return out
     if isinstance(c, AnyOf):
         out = []
@@ -130,6 +130,20 @@ def _dnf(c, own: Optional[str]) -> list[list]:
             return _dnf(inner.item, own)
         return [[c]]
     return [[c]]
+
+
+def _unsplit(c, own: Optional[str]) -> list:
+    """One conjunction for a condition whose ``or``s multiply into more than
+    :data:`MAX_DISJUNCTS` disjuncts: its conjuncts without an ``or`` across facts stay literals of
+    their own (so its equality joins still reach the engine), the others are kept together as one
+    residual literal, checked in Python on each activation."""
+    if c is None:
+        return []
+    plain, tangled = [], []
+    for lit in conjuncts(c):
+        crosses = bool(operand_bindings(lit) - {None, own})
+        (tangled if crosses and isinstance(lit, (AnyOf, NotOf)) else plain).append(lit)
+    return plain + ([AllOf(tuple(tangled))] if tangled else [])
 
 
 def _guard_probes(g: PatternIR) -> tuple[tuple[tuple[str, ...], Any], ...]:
@@ -294,7 +308,7 @@ class CompiledRuleset:
         for alts in per_pattern:
             combos = [c + [a] for c in combos for a in alts]
             if len(combos) > MAX_DISJUNCTS:
-                combos = [[[p.cond] if p.cond is not None else [] for p in positive]]
+                combos = [[_unsplit(p.cond, p.binding) for p in positive]]
                 break
         out = []
         index = {p.binding: i for i, p in enumerate(positive)}

@@ -22,6 +22,22 @@ _rule_and_premises = operator.itemgetter(0, 1)
 
 #: Facts per ``assert_facts`` call.
 BATCH = 512
+
+
+def _fnv1(text: str) -> int:
+    """The 32-bit FNV-1 hash durable_rules identifies a stored fact by (``fnv1Hash32`` over the
+    id's JSON text, per state; its bytes are C ``char``, signed on the platforms it builds on)."""
+    h = 0x811C9DC5
+    for b in text.encode("utf-8"):
+        h = ((h ^ (b if b < 128 else (b - 256) & 0xFFFFFFFF)) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def _id_text(internal: str) -> str:
+    """An id as it stands in the asserted JSON, between its quotes (what durable_rules hashes)."""
+    if internal.isascii() and internal.isprintable() and '"' not in internal and "\\" not in internal:
+        return internal
+    return json.dumps(internal, ensure_ascii=False)[1:-1]
 #: Durable states per run. A state costs about 120 KB however few facts it holds (its tables
 #: have a fixed size), so partitions beyond this many share states; a match still binds only
 #: facts with equal values of the partition field, because that equality is part of every join.
@@ -48,6 +64,7 @@ class EngineRun:
         self.result = RunResult()
         self.sid = STATE_ID
         self.internal: dict[str, str] = {}  # internal id -> fact id
+        self.id_hashes: dict[str, dict[int, str]] = {}  # state -> durable's id hash -> internal id
         self.queued: dict[int, list] = {}
         self.criterion_acts: list = []
         self.pending: list[FactRecord] = []
@@ -154,12 +171,15 @@ class EngineRun:
         """Assert the given facts, a state (partition) at a time, in batches of
         :data:`BATCH`; then process each state's activations. A batch the engine refuses (an id
         hash collision, see :meth:`_assert`) leaves its state unused: the partition's facts are
-        asserted again one by one into a fresh state, whose answers are the only ones read."""
+        asserted again one by one into a fresh state, whose answers are the only ones read. The
+        refused state is never drained nor asserted into again: it holds the facts of the earlier
+        batches (and of the refused one, up to the collision) under ids never recorded in
+        :attr:`internal`, and activations that bind them."""
         groups: dict[str, list[tuple[FactRecord, dict]]] = {}
         for f in facts:
             rec = self._engine_fact(f)
             if rec is not None:
-                rec["id"] = f.id
+                rec["id"] = self._internal_id(f.id, rec["sid"])
                 groups.setdefault(rec["sid"], []).append((f, rec))
         dre = self.dre
         handle = self.handle
@@ -178,8 +198,8 @@ class EngineRun:
                     ok = False
                     break
             if ok:
-                for f, _ in group:
-                    self.internal[f.id] = f.id
+                for f, rec in group:
+                    self.internal[rec["id"]] = f.id
                 self._drain(offset)
                 continue
             # start the partition over in a state of its own, one fact at a time
@@ -191,6 +211,7 @@ class EngineRun:
             if self.sid == sid:
                 self.sid = fresh
             for f, rec in group:
+                rec["sid"] = fresh  # each record names its state: not the refused one
                 self._assert_record(f, rec)
 
     def _assert(self, f: FactRecord) -> None:
@@ -198,18 +219,40 @@ class EngineRun:
         if rec is not None:
             self._assert_record(f, rec)
 
+    def _internal_id(self, fid: str, sid: str) -> str:
+        """The id fact ``fid`` is asserted under in state ``sid``: its own, unless durable_rules'
+        32-bit hash of it equals that of an id already given to that state, then ``fid``, U+0001
+        and a number (upstream #376: the engine would take the new fact for a duplicate and, in
+        a batch, refuse the batch). Collisions are thus avoided before asserting; the retry of
+        :meth:`_assert_all` and :meth:`_assert_record` remains for any the engine still reports."""
+        table = self.id_hashes.get(sid)
+        if table is None:
+            table = self.id_hashes[sid] = {}
+        internal = fid
+        n = 0
+        while True:
+            h = _fnv1(_id_text(internal))
+            other = table.get(h)
+            if other is None:
+                table[h] = internal
+                return internal
+            if other == internal:
+                return internal
+            n += 1
+            internal = f"{fid}\u0001{n}"
+
     def _assert_record(self, f: FactRecord, rec: dict) -> None:
         """Assert one fact's engine record, under another internal id while the engine's id hash
         collides."""
         dre = self.dre
-        internal = f.id
+        internal = self._internal_id(f.id, rec["sid"])
         for attempt in range(8):
             rec["id"] = internal
             text = json.dumps(rec, ensure_ascii=False)
             code, offset = dre.assert_fact(self.handle, text)
             if code == 2:
                 # a new fact reported as a duplicate: the engine's id hash collided; never merge
-                internal = f"{f.id}\u0001{attempt + 1}"
+                internal = f"{f.id}\u0002{attempt + 1}"
                 continue
             self.internal[internal] = f.id
             if code == 0:

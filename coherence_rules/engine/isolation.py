@@ -13,7 +13,7 @@ import pickle
 import signal
 
 from ..checker.ir import FactRecord
-from ..runtime import paused_gc, peak_rss
+from ..runtime import die_with_parent, parent_death_prctl, paused_gc, peak_rss
 from .compiler import CompiledRuleset, new_ruleset
 from .records import (DerivationLimit, EngineError, MatchRecord, RunResult, derivations_from_plain, guards_from_plain,
                       plain_guards)
@@ -91,11 +91,16 @@ def run_forked(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.dat
     children = [_spawn(lambda part=part, first=(i == 0): run.run(part, first))
                 for i, part in enumerate(parts)]
     results, stopped = [], None
-    for pid, r in children:  # every child is waited for, even after one has failed
+    for i, (pid, r) in enumerate(children):  # every child is waited for, even after one has failed
         try:
             results.append(_collect(pid, r))
         except (DerivationLimit, EngineError) as e:
             stopped = stopped or e
+        except BaseException:  # interrupted: the other children must not run on either
+            for other, fd in children[i + 1:]:
+                _kill(other)
+                os.close(fd)
+            raise
     if stopped is not None:
         raise stopped
     res = _merge(results, max_derived)
@@ -113,32 +118,52 @@ def _private_bytes() -> int:
         return 0
 
 
-def _spawn(work) -> tuple[int, int]:
+def _payload(work) -> tuple:
+    """In a child: run ``work()`` and return what it recorded, or what stopped it, as plain data
+    (what :func:`_decode` reads)."""
+    try:
+        res = work()
+        # plain tuples: unpickling dataclasses costs several times more
+        return ("ok", (
+            [(m.criterion, m.bindings, plain_guards(m.guards)) for m in res.matches],
+            {k: (v.type, v.values) for k, v in res.derived.items()},
+            res.derivations))  # already plain tuples (EngineRun.run)
+    except DerivationLimit as e:
+        return ("limit", (e.limit, e.rule))
+    except BaseException as e:  # noqa: BLE001 - reported to the parent as an engine error
+        return ("error", f"{type(e).__name__}: {e}")
+
+
+def _spawn(work, many: bool = False) -> tuple[int, int]:
     """Fork a child that runs ``work()`` and writes what it returns (or what stopped it) to a pipe;
-    the child's pid and the pipe's reading end."""
+    the child's pid and the pipe's reading end. With ``many``, ``work`` is a list of such
+    functions, run one after the other in the one child (:func:`run_many`)."""
     r, w = os.pipe()
+    parent = os.getpid()
+    parent_death_prctl()  # looked up here once, not in every child
     pid = os.fork()
     if pid == 0:  # child: run, send, exit without running the parent's exit handlers
         status = 1
         try:
             os.close(r)
-            if os.environ.get("COHERENCE_ENGINE_FAULT") == "kill":
+            # a parent killed outright (SIGKILL, a time limit) must not leave the run going on
+            die_with_parent(parent, watch=False)
+            fault = os.environ.get("COHERENCE_ENGINE_FAULT")
+            if fault == "kill":
                 # fault injection for tests of the crash path (docs/engine.md): die as a crash would
                 os.kill(os.getpid(), signal.SIGKILL)
-            try:
-                # the child exits when done: no cycle collection (it would scan every fact
-                # record again and again while the run allocates)
-                gc.disable()
-                res = work()
-                # plain tuples: unpickling dataclasses costs several times more
-                payload = ("ok", (
-                    [(m.criterion, m.bindings, plain_guards(m.guards)) for m in res.matches],
-                    {k: (v.type, v.values) for k, v in res.derived.items()},
-                    res.derivations))  # already plain tuples (EngineRun.run)
-            except DerivationLimit as e:
-                payload = ("limit", (e.limit, e.rule))
-            except BaseException as e:  # noqa: BLE001 - reported to the parent as an engine error
-                payload = ("error", f"{type(e).__name__}: {e}")
+            elif fault == "hang":
+                # ... and of time limits (batch --timeout): never answer
+                import time
+
+                time.sleep(24 * 3600)
+            # the child exits when done: no cycle collection (it would scan every fact
+            # record again and again while the run allocates)
+            gc.disable()
+            if many:
+                payload = ("many", [_payload(w) for w in work])
+            else:
+                payload = _payload(work)
             data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
             memory = _private_bytes()  # at its largest: the records and their pickle both held
             with os.fdopen(w, "wb") as out:
@@ -152,9 +177,14 @@ def _spawn(work) -> tuple[int, int]:
 
 
 def _collect(pid: int, r: int) -> RunResult:
-    """What the child ``pid`` sent through ``r``, once it has exited."""
-    with os.fdopen(r, "rb") as inp:
-        data = inp.read()
+    """What the child ``pid`` sent through ``r``, once it has exited. Interrupted while waiting
+    (a time limit, Ctrl-C), the child is killed: it must not run on."""
+    try:
+        with os.fdopen(r, "rb") as inp:
+            data = inp.read()
+    except BaseException:
+        _kill(pid)
+        raise
     _, wstatus = os.waitpid(pid, 0)
     if len(data) <= 8:
         sig = os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else None
@@ -162,17 +192,40 @@ def _collect(pid: int, r: int) -> RunResult:
     memory = int.from_bytes(data[:8], "little")
     with paused_gc():  # tens of thousands of records, no cycles
         kind, body = pickle.loads(memoryview(data)[8:])  # our own child's bytes, never user input
-        if kind == "limit":
-            raise DerivationLimit(*body)
-        if kind == "error":
-            raise EngineError(body)
-        matches, derived, derivations = body
-        res = RunResult(matches=[MatchRecord(c, b, guards_from_plain(g)) for c, b, g in matches],
-                        derivations=derivations_from_plain(derivations))
-        res.derived = {k: FactRecord(k, t, None, values, None, derived=True) for k, (t, values) in derived.items()}
-        res.child_memory = memory
-        res.parent_memory = len(data)
-        return res
+        if kind == "many":
+            out: list = []
+            for one in body:
+                try:
+                    out.append(_decode(*one, memory, len(data) // max(len(body), 1)))
+                except (DerivationLimit, EngineError) as e:
+                    out.append(e)
+            return out  # type: ignore[return-value]
+        return _decode(kind, body, memory, len(data))
+
+
+def _decode(kind: str, body, memory: int, size: int) -> RunResult:
+    """The :class:`RunResult` of one run a child sent (:func:`_payload`), or the exception that
+    stopped it, raised."""
+    if kind == "limit":
+        raise DerivationLimit(*body)
+    if kind == "error":
+        raise EngineError(body)
+    matches, derived, derivations = body
+    res = RunResult(matches=[MatchRecord(c, b, guards_from_plain(g)) for c, b, g in matches],
+                    derivations=derivations_from_plain(derivations))
+    res.derived = {k: FactRecord(k, t, None, values, None, derived=True) for k, (t, values) in derived.items()}
+    res.child_memory = memory
+    res.parent_memory = size
+    return res
+
+
+def _kill(pid: int) -> None:
+    """Kill and reap the child ``pid`` (gone already: nothing to do)."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (OSError, ChildProcessError):
+        pass
 
 
 def _merge(results: list[RunResult], max_derived: int) -> RunResult:
@@ -209,6 +262,12 @@ def run_compiled(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.d
     """Run ``compiled`` over ``facts``: in a forked child (:func:`run_forked`), or in process when
     nothing reaches the engine (guards only) or ``fork`` is missing (then on a fresh ruleset,
     abandoned afterwards: correct, but it leaks)."""
+    if _prepared:
+        hit = _prepared.pop((id(compiled), id(facts), today, max_derived), None)
+        if hit is not None:
+            if isinstance(hit, BaseException):
+                raise hit
+            return hit
     with paused_gc():  # a run makes tens of thousands of records and no reference cycles
         if compiled.cached is None:
             return EngineRun(compiled, facts, today, max_derived).execute()
@@ -216,3 +275,77 @@ def run_compiled(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.d
             with compiled.cached.lock:
                 return run_forked(compiled, facts, today, max_derived)
         return EngineRun(compiled, facts, today, max_derived, handle=new_ruleset(compiled.definition_json)).execute()
+
+
+# ---- many small runs in one child -------------------------------------------------------------------------------
+
+#: Results of runs made ahead by :class:`prepared_runs`, keyed by the identity of the compiled
+#: ruleset and of the facts list, the date and the derivation limit: :func:`run_compiled` hands each
+#: one out once, to the run it was made for.
+_prepared: dict[tuple, object] = {}
+
+
+def _forkable(compiled: CompiledRuleset, facts: list[FactRecord]) -> bool:
+    """Whether a run would go to one forked child of its own (what :func:`run_many` replaces)."""
+    return (compiled.cached is not None and hasattr(os, "fork") and FORK
+            and not (compiled.splittable and len(facts) >= SPLIT_MIN_FACTS and _processes() > 1))
+
+
+def run_many(runs: list[tuple[CompiledRuleset, list[FactRecord], dt.date, int]]) -> list:
+    """Run every ``(compiled, facts, today, max_derived)`` of ``runs`` in one forked child, one
+    after the other, each on durable states of its own (distinct session ids: working memories
+    that never join, so no run sees another's facts), and return, per run, its
+    :class:`RunResult` or the :class:`DerivationLimit` or :class:`EngineError` that stopped it; or
+    None for every run when the child itself died (a crash of the engine): then each run is to be
+    made again alone, so that only the one that crashes fails. The answers are those of
+    :func:`run_compiled` run by run; what is saved is a fork, and the child's copying of the
+    parent's pages and its exit, per run (a batch of small sets: most of a set's engine time)."""
+    if not runs:
+        return []
+    locks = sorted({id(c.cached.lock): c.cached.lock for c, _, _, _ in runs}.items())
+    works = []
+    for i, (compiled, facts, today, max_derived) in enumerate(runs):
+        def work(compiled=compiled, facts=facts, today=today, max_derived=max_derived, i=i):
+            run = EngineRun(compiled, facts, today, max_derived)
+            run.sid = f"{run.sid}.b{i}"  # its own states (".b3.1", ".b3.2", ...): no user text
+            return run.run()
+        works.append(work)
+    with paused_gc():
+        for _, lock in locks:  # always in the same order: no two batches wait for each other
+            lock.acquire()
+        try:
+            try:
+                return _collect(*_spawn(works, many=True))  # type: ignore[return-value]
+            except EngineError:
+                return [None] * len(runs)
+        finally:
+            for _, lock in reversed(locks):
+                lock.release()
+
+
+class prepared_runs:
+    """Within this block, each of ``runs`` (``(compiled, facts, today, max_derived)``, as
+    :func:`run_compiled` would be called) has been made ahead, all in one child
+    (:func:`run_many`), and :func:`run_compiled` called with the same compiled ruleset and facts
+    list returns its result instead of forking for it. Runs that would not fork a child of their
+    own (guards only, no ``fork``, a large run split between processes) are left to
+    :func:`run_compiled`, as is every run when the child died. Results not asked for are dropped
+    on leaving the block."""
+
+    def __init__(self, runs: list[tuple[CompiledRuleset, list[FactRecord], dt.date, int]]):
+        self.runs = [r for r in runs if _forkable(r[0], r[1])]
+        self.keys: list[tuple] = []
+
+    def __enter__(self):
+        if len(self.runs) > 1:
+            for (compiled, facts, today, max_derived), res in zip(self.runs, run_many(self.runs)):
+                if res is not None:
+                    key = (id(compiled), id(facts), today, max_derived)
+                    _prepared[key] = res
+                    self.keys.append(key)
+        return self
+
+    def __exit__(self, *exc):
+        for key in self.keys:
+            _prepared.pop(key, None)
+        return False

@@ -125,6 +125,8 @@ def holds(c, own: Optional[FactRecord], env: dict[str, FactRecord], facts: dict[
         y = value_of(c.item, own, env, facts, today)
         if y is MISSING:
             return False
+        if c.any:  # two lists that share an item
+            return isinstance(y, tuple) and any(_equal(x, z) for x in xs for z in y)
         return any(_equal(x, y) for x in xs)
     if isinstance(c, Match):
         a = value_of(c.left, own, env, facts, today)
@@ -167,7 +169,7 @@ def condition_text(c, env: dict[str, FactRecord], facts: dict[str, FactRecord], 
         if isinstance(c, InSet):
             return f"{opnd(c.left)} in [{', '.join(opnd(i) for i in c.items)}]"
         if isinstance(c, Has):
-            return f"{opnd(c.left)} contains {opnd(c.item)}"
+            return f"{opnd(c.left)} {'intersects' if c.any else 'contains'} {opnd(c.item)}"
         if isinstance(c, Match):
             return f"{opnd(c.left)} matches {json.dumps(c.pattern, ensure_ascii=False)}"
         return "?"

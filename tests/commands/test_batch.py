@@ -59,7 +59,7 @@ def test_each_set_is_reported_as_check_reports_it(workdir):
         assert entry["inputs"] == report["inputs"]
     doc = result.to_dict()
     assert doc["schema"] == "coherence-batch/1"
-    assert "ADM-SECTOR" in doc["criteria"] and len(doc["criteria"]) == 21
+    assert "ADM-SECTOR" in doc["criteria"] and len(doc["criteria"]) == 25
     row = next(r for r in doc["matrix"] if r["set"] == "mauritius")
     assert row["cells"]["ADM-SECTOR"] == {"count": 1, "worst": -2}
     assert row["cells"]["OBJ-NO-INDICATOR"] == {"count": 2, "worst": -1}
@@ -85,7 +85,7 @@ def test_a_bad_set_fails_alone(workdir):
     assert by_name["missing-set"]["status"] == "failed"
     assert by_name["missing-set"]["diagnostics"][0]["code"] == "E110"
     assert by_name["sweden"]["status"] == by_name["mauritius"]["status"] == "ok"
-    assert len(by_name["mauritius"]["findings"]) == 7
+    assert len(by_name["mauritius"]["findings"]) == 10
     assert result.summary()["failed"] == 2
     assert result.exit_code() == 2
 
@@ -172,8 +172,8 @@ def test_progress_is_reported_for_each_set(workdir):
     out = io.StringIO()
     bar = ProgressBar(out, enabled=True, interval=0)
     run_batch(example_sets(), jobs=2, as_of=AS_OF, progress=bar)
-    assert bar.done == 4 and bar.findings == 11
-    assert "4/4 sets, 11 findings" in out.getvalue()
+    assert bar.done == 4 and bar.findings == 16
+    assert "4/4 sets, 16 findings" in out.getvalue()
 
 
 def test_dask_local_cluster_gives_the_process_pool_results(workdir):
