@@ -16,6 +16,10 @@ The policy sets look like real inventories rather than random noise:
 - each jurisdiction has a stance per occupation (it either wants more of that occupation at home
   or keeps a lid on it), and background objectives and measures follow the stance, so the set is
   mostly coherent; conflicts are then injected on purpose, a few percent of the facts;
+- a country's background measures follow one direction per area (the entry areas, admission,
+  visa, labour migration and recruitment, counting as one), in its regions too: it restricts or
+  facilitates, not both, and its objectives on inflows, outflows and returns aim the same way, so
+  that conflicts between measures and with objectives come from the injected ones;
 - a jurisdiction does not state the same workforce objective dozens of times: at most a few
   objectives ask for more of one occupation in one jurisdiction, which keeps the number of
   findings roughly proportional to the number of facts as sizes grow;
@@ -77,6 +81,8 @@ EFFECTS = {"facilitate": 30, "restrict": 22, "require": 18, "fund": 12, "inform"
 ROLE_KINDS_OTHER = {"focal_point": 3, "delivery": 5, "member": 2}
 
 ADMISSION_AREAS = ("admission", "visa", "labour_migration")
+#: The areas MEASURE-CONFLICT compares with one another (core.rules): a country's direction in them is one.
+ENTRY_AREAS = ("admission", "visa", "labour_migration", "recruitment")
 RESTRICTIVE = ("restrict", "prohibit")
 
 NATIONAL_IDS = [
@@ -247,6 +253,16 @@ def generate_facts(n_facts: int, seed: int = 1) -> list[dict]:
         fact["id"] = f"{inst['id']}.{prefix}{numbers[key]}"
         items_of[inst["id"]].append(fact)
 
+    # A country's direction per area (the entry areas counting as one), drawn when first needed:
+    # its background objectives and measures, national and regional, follow it.
+    closed: dict[tuple[str, str], bool] = {}  # (country, area) -> restrictive direction
+
+    def is_closed(jid: str, area: str) -> bool:
+        key = (jid.split("-")[0], "entry" if area in ENTRY_AREAS else area)
+        if key not in closed:
+            closed[key] = rng.random() < 0.35
+        return closed[key]
+
     # Objectives.
     workforce_objectives: dict[tuple[str, str], int] = {}  # (occupation, jurisdiction) -> count
     for _ in range(sizes["objective"]):
@@ -269,6 +285,13 @@ def generate_facts(n_facts: int, seed: int = 1) -> list[dict]:
                 occupation = _pick_occupation(rng, OCCUPATIONS)
         elif rng.random() < 0.1:
             occupation = _pick_occupation(rng, OCCUPATIONS)
+        # objectives on flows follow the country's direction in the areas that move them
+        if target == "inflow" and aim in ("increase", "decrease"):
+            aim = "decrease" if is_closed(jid, "admission") else "increase"
+        elif target == "outflow" and aim in ("increase", "decrease"):
+            aim = "decrease" if is_closed(jid, "emigration") else "increase"
+        elif target == "return" and aim == "increase" and (is_closed(jid, "return") or is_closed(jid, "reintegration")):
+            aim = "maintain"
         fact = {"type": "objective", "id": "", "instrument": inst["id"], "jurisdiction": jid}
         if rng.random() < 0.6:
             what = occupation.replace("_", " ") + "s" if occupation else target.replace("_", " ")
@@ -304,6 +327,7 @@ def generate_facts(n_facts: int, seed: int = 1) -> list[dict]:
         area, effect, occupation = _weighted(rng, MEASURE_AREAS), _weighted(rng, EFFECTS), None
         candidates = [occ for occ in expanded[jid] if workforce_objectives.get((occ, jid))
                       and injected.get((occ, jid), 0) < 2]
+        background = False
         if roll < 0.03 and candidates:  # injected conflict with a workforce objective (R1)
             area, effect = rng.choice(ADMISSION_AREAS), rng.choice(RESTRICTIVE)
             occupation = _pick_occupation(rng, candidates)
@@ -312,7 +336,15 @@ def generate_facts(n_facts: int, seed: int = 1) -> list[dict]:
             area, effect = "emigration", "facilitate"
             occupation = _pick_occupation(rng, candidates)
             injected[(occupation, jid)] = injected.get((occupation, jid), 0) + 1
-        elif rng.random() < 0.55:
+        else:
+            background = True
+            # the background follows the country's direction in the area (entry areas together):
+            # its measures, national and regional, do not pull one migration both ways
+            if is_closed(jid, area) and effect == "facilitate":
+                effect = "restrict"
+            elif not is_closed(jid, area) and effect in RESTRICTIVE:
+                effect = "facilitate"
+        if background and rng.random() < 0.55:
             if area in ADMISSION_AREAS and effect in RESTRICTIVE or area == "emigration" and effect == "facilitate":
                 occupation = _pick_occupation(rng, restricted[jid])
             else:
