@@ -258,7 +258,7 @@ def _parse(s: "Session") -> "Workspace":
             for f in refs.files:
                 ws.sources.add(f, refs.sources.text(f) or "")
         if s.texts is not None:
-            loaded = _load_texts(s.texts)
+            loaded = (s.load_texts or _load_texts)(s.texts)
         else:
             loaded = (s.load_paths or load_paths)(s.paths) if s.paths else None
         if loaded is not None:
@@ -271,17 +271,7 @@ def _parse(s: "Session") -> "Workspace":
             # The SDG targets and GCM objectives are fixed lists: a set that names them gets the
             # shipped ones without --with (the WHO list and the conventions change by edition and
             # are named explicitly).
-            from .sources.loader import Loaded, display_path, load_file
-
-            frameworks = Loaded()
-            for path in sorted(FRAMEWORKS_DIR.glob("*.policy")):
-                shown = display_path(path)
-                # outside the working directory, or for texts (an editor's buffers, named
-                # relative to the served folder, not to this process's directory): named inside
-                # the package, as `check` run in that folder names them
-                if os.path.isabs(shown) or s.texts is not None:
-                    shown = "coherence_rules/reference/frameworks/" + path.name
-                load_file(path, True, frameworks, shown)
+            frameworks = _shipped_frameworks(s.texts is not None)
             ws.reference_modules += frameworks.modules
             ws.diagnostics += frameworks.diagnostics
             ws.references += list(frameworks.files)
@@ -294,6 +284,35 @@ def _parse(s: "Session") -> "Workspace":
             ws.reference_modules = [m for m in ws.reference_modules if os.path.realpath(m.file) not in own]
             ws.references = [f for f in ws.references if os.path.realpath(f) not in own]
     return ws
+
+
+#: The shipped frameworks as read, by the names they were shown under and their files' stamps:
+#: package files, read once per process (a server checks many times).
+_FRAMEWORKS_READ: dict[tuple, Any] = {}
+
+
+def _shipped_frameworks(for_texts: bool):
+    """The SDG targets and GCM objectives of the package, as a :class:`Loaded`. Shown relative to
+    the working directory when inside it; outside it, or for texts (an editor's buffers, named
+    relative to the served folder, not to this process's directory), named inside the package,
+    as `check` run in that folder names them."""
+    from .sources.loader import Loaded, display_path, load_file
+
+    entries = []
+    for path in sorted(FRAMEWORKS_DIR.glob("*.policy")):
+        shown = display_path(path)
+        if os.path.isabs(shown) or for_texts:
+            shown = "coherence_rules/reference/frameworks/" + path.name
+        st = path.stat()
+        entries.append((path, shown, st.st_mtime_ns, st.st_size))
+    key = tuple((str(p), shown, m, n) for p, shown, m, n in entries)
+    if key not in _FRAMEWORKS_READ:
+        frameworks = Loaded()
+        for path, shown, _, _ in entries:
+            load_file(path, True, frameworks, shown)
+        _FRAMEWORKS_READ.clear()  # one reading kept: the package does not change under a process
+        _FRAMEWORKS_READ[key] = frameworks
+    return _FRAMEWORKS_READ[key]
 
 
 #: The fields of objectives and measures that name SDG targets and GCM objectives, and their types.
@@ -644,6 +663,9 @@ class Session:
         #: how the parse stage reads paths (``sources.loader.load_paths`` when None); a
         #: :class:`WarmSession` gives one that re-reads only the files that changed
         self.load_paths: Optional[Callable] = None
+        #: how the parse stage reads ``texts`` (:func:`_load_texts` when None); a
+        #: :class:`SourceMemo` gives one that re-reads only the texts that changed
+        self.load_texts: Optional[Callable] = None
 
     # ---- running
 
@@ -897,20 +919,108 @@ def lint(session: Session) -> LintResult:
 # ---- warm re-checks ---------------------------------------------------------------------------------------------
 
 
+class SourceMemo:
+    """Parses kept between the checks of a long-lived process (a warm session, the drafting
+    server, the language server): each file's, by path, until its stamp (size, modification
+    time, inode) changes or it is named as changed; each text's (an editor's buffer), by name,
+    until the text changes. A check runs between :meth:`begin` and :meth:`end`; what it did not
+    use is forgotten at its end, so the memo holds the set as it is now, never more."""
+
+    def __init__(self) -> None:
+        #: (path, explicit) -> (stamp, what reading it gave: a Loaded of that file alone)
+        self._files: dict[tuple[str, bool], tuple[Any, Any]] = {}
+        #: name -> (text, a Loaded of that text alone)
+        self._texts: dict[str, tuple[str, Any]] = {}
+        self._changed: set[str] = set()
+        self._used: set = set()
+        #: the files and texts read (parsed) since :meth:`begin`, as shown
+        self.reread: list[str] = []
+
+    @staticmethod
+    def _stamp(path: Path):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
+
+    def begin(self, changed: Sequence[str | Path] = ()) -> None:
+        """Start a check; ``changed``: files to read again whatever their stamps say."""
+        self._changed = {os.path.realpath(p) for p in changed}
+        self._used = set()
+        self.reread = []
+
+    def end(self, forget_unused: bool = True) -> None:
+        """End a check; with ``forget_unused``, drop the files and texts it did not read."""
+        self._changed = set()
+        if forget_unused:
+            self._files = {k: v for k, v in self._files.items() if ("file", k) in self._used}
+            self._texts = {k: v for k, v in self._texts.items() if ("text", k) in self._used}
+
+    @staticmethod
+    def _add(loaded, one) -> None:
+        loaded.diagnostics += one.diagnostics
+        for f in one.files:
+            loaded.sources.add(f, one.sources.text(f) or "")
+        loaded.files += one.files
+        loaded.modules += one.modules
+
+    def load_paths(self, paths):
+        """``sources.loader.load_paths``, with every unchanged file's reading taken from memory."""
+        from .sources.loader import Loaded, discover, load_file
+
+        loaded = Loaded()
+        files, diags = discover(paths)
+        loaded.diagnostics += diags
+        for path, explicit in files:
+            key = (str(path), explicit)
+            stamp = self._stamp(path)
+            hit = self._files.get(key)
+            if hit is None or stamp is None or hit[0] != stamp or os.path.realpath(path) in self._changed:
+                one = Loaded()
+                load_file(path, explicit, one)
+                self._files[key] = hit = (stamp, one)
+                self.reread += one.files or [str(path)]
+            self._used.add(("file", key))
+            self._add(loaded, hit[1])
+        return loaded
+
+    def load_texts(self, texts: dict[str, str]):
+        """:func:`_load_texts`, with every unchanged text's reading taken from memory."""
+        from .sources.loader import Loaded
+
+        loaded = Loaded()
+        for name in sorted(texts):
+            hit = self._texts.get(name)
+            if hit is None or hit[0] != texts[name]:
+                hit = self._texts[name] = (texts[name], _load_texts({name: texts[name]}))
+                self.reread.append(name)
+            self._used.add(("text", name))
+            self._add(loaded, hit[1])
+        return loaded
+
+    def session(self, s: "Session") -> "Session":
+        """``s``, reading its files and texts through this memo and checking a set that brings
+        only facts against the rulesets' criteria and rules as checked once."""
+        s.share_checked_rules = True
+        s.load_paths = self.load_paths
+        s.load_texts = self.load_texts
+        return s
+
+
 class WarmSession:
     """A policy set checked again and again by one long-lived process (an editor's loop, a
     server), each time as :class:`Session` checks it, for a fraction of a cold check's cost.
 
     What carries over between checks: the rulesets, parsed, checked and compiled once (a
     :class:`Rulesets`, which may be shared with other warm sessions); each source file's parse,
-    kept until the file changes (its size, modification time or inode, or its being named in
-    :meth:`check`'s ``changed``): a re-check after one file was edited reads and parses that file
-    alone; and, for a set that brings only facts, the rulesets' criteria and rules as checked
-    once (:func:`_check_on_shared_rules`): what is checked again is the facts, which share one
-    namespace, then the engine runs again (in a forked child, as always) and the findings are
-    built. Each check is a fresh :class:`Session` whose products, diagnostics and report are those
-    of a cold ``Session`` on the same files (``tests/test_warm_session.py`` holds them equal
-    through edits).
+    kept until the file changes (a :class:`SourceMemo`): a re-check after one file was edited
+    reads and parses that file alone; and, for a set that brings only facts, the rulesets'
+    criteria and rules as checked once (:func:`_check_on_shared_rules`): what is checked again is
+    the facts, which share one namespace, then the engine runs again (in a forked child, as
+    always) and the findings are built. Each check is a fresh :class:`Session` whose products,
+    diagnostics and report are those of a cold ``Session`` on the same files
+    (``tests/test_warm_session.py`` holds them equal through edits).
 
     ``paths``, ``with_paths``, ``rulesets``/``rules``, ``as_of``, ``max_derived``, ``format``,
     ``explain``: as for :class:`Session`.
@@ -927,64 +1037,24 @@ class WarmSession:
         self.max_derived = max_derived
         self.format = format
         self.explain = explain
-        #: (real path, explicit) -> (stamp, what reading it gave: a Loaded of that file alone)
-        self._files: dict[tuple[str, bool], tuple[Any, Any]] = {}
-        self._changed: set[str] = set()
-        #: files read (parsed) by the last check, as shown: what it did not take from memory
-        self.reread: list[str] = []
+        self.memo = SourceMemo()
         self.session: Optional[Session] = None
 
-    @staticmethod
-    def _stamp(path: Path):
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
-
-    def _load_paths(self, paths):
-        """``sources.loader.load_paths``, with every unchanged file's reading taken from memory."""
-        from .sources.loader import Loaded, discover, load_file
-
-        loaded = Loaded()
-        files, diags = discover(paths)
-        loaded.diagnostics += diags
-        for path, explicit in files:
-            real = os.path.realpath(path)
-            key = (str(path), explicit)
-            stamp = self._stamp(path)
-            hit = self._files.get(key)
-            if hit is None or stamp is None or hit[0] != stamp or real in self._changed:
-                one = Loaded()
-                load_file(path, explicit, one)
-                self._files[key] = hit = (stamp, one)
-                self.reread += one.files or [str(path)]
-            self._used.add(key)
-            one = hit[1]
-            loaded.diagnostics += one.diagnostics
-            for f in one.files:
-                loaded.sources.add(f, one.sources.text(f) or "")
-            loaded.files += one.files
-            loaded.modules += one.modules
-        return loaded
+    @property
+    def reread(self) -> list[str]:
+        """The files read (parsed) by the last check, as shown: what it did not take from memory."""
+        return self.memo.reread
 
     def check(self, changed: Sequence[str | Path] = ()) -> Session:
         """Check the set as it is now: a :class:`Session` run up to its findings (its ``report``,
         ``render()`` and products are there to read). ``changed``: files to read again whatever
         their stamps say (an edit that kept a file's size within its clock's resolution)."""
-        self._changed = {os.path.realpath(p) for p in changed}
-        self.reread = []
-        self._used: set = set()
-        s = Session(self.paths, with_paths=self.with_paths, rules=self.rules, as_of=self.as_of,
-                    max_derived=self.max_derived, format=self.format, explain=self.explain)
-        s.share_checked_rules = True
-        s.load_paths = self._load_paths
+        self.memo.begin(changed)
+        s = self.memo.session(Session(self.paths, with_paths=self.with_paths, rules=self.rules, as_of=self.as_of,
+                                      max_derived=self.max_derived, format=self.format, explain=self.explain))
         try:
             s.run_until("findings")
         finally:
-            self._changed = set()
-            if "parse" in s.products:  # files gone from the set are forgotten
-                for key in [k for k in self._files if k not in self._used]:
-                    del self._files[key]
+            self.memo.end(forget_unused="parse" in s.products)  # files gone from the set are forgotten
         self.session = s
         return s

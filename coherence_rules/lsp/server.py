@@ -31,6 +31,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from .. import __version__
+from ..session import SourceMemo
 from ..sources.loader import markdown_blocks
 from . import features as F
 from .positions import UTF16
@@ -73,6 +74,8 @@ class CoherenceServer(LanguageServer):
         self.cache = RulesetCache()
         self.checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coherence-check")
         self.sets: dict[str, SetState] = {}
+        #: each set's parses, kept between its checks (read and written by the checking thread)
+        self.memos: dict[str, SourceMemo] = {}
 
     # ---- documents and sets
 
@@ -169,7 +172,8 @@ class CoherenceServer(LanguageServer):
     def _check(self, folder: str, texts: dict, encoding: str):
         """In the checking thread: check the set, and compute what to publish and answer with."""
         config = set_config(folder, self.rulesets, self.with_paths)
-        result = check_set(folder, texts, config, self.cache)
+        memo = self.memos.setdefault(folder, SourceMemo())  # this thread alone uses them
+        result = check_set(folder, texts, config, self.cache, memo=memo)
         program = result.program if result.program is not None else fallback_program(result)
         index = F.Index(result, program, encoding)
         open_paths = [p for p in texts if os.path.dirname(p) == folder or p in result.texts]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from ..diagnostics import Diagnostic, SourceLines, sort_diagnostics
-from ..session import (BUILTIN_PREFIX, DEFAULT_RULESETS, REFERENCE_DIR, RULESETS_DIR, Rulesets, Session,
+from ..session import (BUILTIN_PREFIX, DEFAULT_RULESETS, REFERENCE_DIR, RULESETS_DIR, Rulesets, Session, SourceMemo,
                        resolve_ruleset)
 from ..sources.loader import EXTENSIONS, discover, markdown_blocks, read_text
 
@@ -213,10 +213,12 @@ def is_source(path: str) -> bool:
 
 
 def check_set(folder: str, open_texts: dict[str, tuple[str, Optional[int]]], config: SetConfig,
-              cache: RulesetCache, today: Optional[dt.date] = None) -> CheckResult:
+              cache: RulesetCache, today: Optional[dt.date] = None, memo: Optional[SourceMemo] = None) -> CheckResult:
     """Check the set of ``folder``: its files, with ``open_texts`` (absolute path -> (text,
     version)) replacing those open in the editor, with ``config``'s rulesets (shared through
-    ``cache``) and reference facts. Never raises on bad input: problems are diagnostics."""
+    ``cache``) and reference facts. Never raises on bad input: problems are diagnostics.
+    ``memo``: the folder's parses kept from its last check (only the texts that changed since
+    are parsed again); its checks must take turns."""
     texts: dict[str, str] = {}
     versions: dict[str, Optional[int]] = {}
     read_diags: list[Diagnostic] = []
@@ -245,7 +247,14 @@ def check_set(folder: str, open_texts: dict[str, tuple[str, Optional[int]]], con
     result.rules = rules
     session = Session([folder], texts=texts, with_paths=config.with_paths, rules=rules, as_of=result.as_of,
                       max_derived=config.max_derived)
-    report = session.report
+    if memo is not None:
+        memo.begin()
+        memo.session(session)
+    try:
+        report = session.report
+    finally:
+        if memo is not None:
+            memo.end(forget_unused="parse" in session.products)
     result.diagnostics = sort_diagnostics(list(session.diagnostics) + read_diags)
     result.program = session.products.get("check")
     result.findings = list(report.findings) if "findings" in session.products else []

@@ -28,6 +28,7 @@ import json
 import os
 import socket
 import sys
+import threading
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
@@ -110,6 +111,12 @@ class Drafting:
             raise ServeError("the rulesets have errors", self.rules.all_diagnostics, self.rules.sources)
         self.rules.alone().run_until("compile")
         self._other: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+        # each text's and reference file's parse, kept while it is unchanged: a check after an
+        # edit parses the edited file alone (checks take turns, one memo serving them)
+        from ..session import SourceMemo
+
+        self.memo = SourceMemo()
+        self._checking = threading.Lock()
 
     # ---- rulesets
 
@@ -151,12 +158,16 @@ class Drafting:
         from ..session import Session
 
         rules = self.rules_for(rulesets)
-        session = Session(texts=texts, with_paths=self.with_paths, rules=rules, as_of=as_of or self.as_of,
-                          max_derived=self.max_derived)
-        try:
-            return session.report.to_json()
-        except RecursionError:
-            raise ApiError(400, "too_deep", "the input nests too deeply to analyse")
+        with self._checking:
+            self.memo.begin()
+            session = self.memo.session(Session(texts=texts, with_paths=self.with_paths, rules=rules,
+                                                as_of=as_of or self.as_of, max_derived=self.max_derived))
+            try:
+                return session.report.to_json()
+            except RecursionError:
+                raise ApiError(400, "too_deep", "the input nests too deeply to analyse")
+            finally:
+                self.memo.end(forget_unused="parse" in session.products)
 
     def files(self) -> M.FilesResponse:
         """The served set, as ``GET /api/files`` answers."""

@@ -4,6 +4,7 @@ accept statement. The protocol itself is tested through a real client (test_lsp_
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,27 @@ def test_a_folder_too_large_is_checked_alone(tmp_path, monkeypatch):
     monkeypatch.setattr(sets, "MAX_FILES", 1)
     result = sets.check_set(str(tmp_path), {}, config, sets.RulesetCache())
     assert sorted(result.texts) == [str(tmp_path / "a.policy")] and result.notices
+
+
+def test_a_check_with_the_sets_memo_parses_only_the_changed_text(tmp_path):
+    """The language server keeps each set's parses between its checks: a change to one open
+    document parses that document alone, and the findings are those of a check from scratch."""
+    import shutil
+
+    from coherence_rules.lsp import sets
+    from coherence_rules.session import SourceMemo
+
+    folder = tmp_path / "mauritius"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "policies" / "mauritius", folder)
+    config = sets.set_config(str(folder))
+    cache, memo = sets.RulesetCache(), SourceMemo()
+    first = sets.check_set(str(folder), {}, config, cache, memo=memo)
+    assert sorted(memo.reread) == sorted(first.texts)
+    path = str(folder / "instruments.policy")
+    edited = first.texts[path].replace("effect: restrict", "effect: facilitate", 1)
+    warm = sets.check_set(str(folder), {path: (edited, 2)}, config, cache, memo=memo)
+    assert memo.reread == [path]
+    cold = sets.check_set(str(folder), {path: (edited, 2)}, config, sets.RulesetCache())
+    assert [f.fingerprint for f in warm.findings] == [f.fingerprint for f in cold.findings]
+    assert "ADM-SECTOR" in {f.criterion for f in first.findings}
+    assert "ADM-SECTOR" not in {f.criterion for f in warm.findings}

@@ -64,6 +64,24 @@ def test_files_lists_the_sources_with_their_texts_and_versions(served, client):
 # ---- check ------------------------------------------------------------------------------------------------------
 
 
+def test_a_check_after_an_edit_parses_the_edited_file_alone(served, client):
+    """The drafting loop: the server keeps each text's parse while the text is unchanged, and the
+    answer is still what `coherence check --format json` writes for the edited files."""
+    files = texts(client)
+    assert client.post("/api/check", json={"files": files, "as_of": AS_OF}).status_code == 200
+    memo = client.app.drafting.memo
+    assert sorted(memo.reread) == sorted(files)
+    assert client.post("/api/check", json={"files": files, "as_of": AS_OF}).status_code == 200
+    assert memo.reread == []
+    edited = dict(files, **{"instruments.policy": files["instruments.policy"].replace(
+        "effect: restrict", "effect: facilitate", 1)})
+    r = client.post("/api/check", json={"files": edited, "as_of": AS_OF})
+    assert memo.reread == ["instruments.policy"]
+    (served / "instruments.policy").write_text(edited["instruments.policy"], encoding="utf-8")
+    assert r.content == cli_json(served, sorted(edited))
+    assert "ADM-SECTOR" not in {f["criterion"] for f in r.json()["findings"]}
+
+
 def test_check_is_byte_identical_to_the_cli_json(served, client):
     files = texts(client)
     r = client.post("/api/check", json={"files": files, "as_of": AS_OF})
