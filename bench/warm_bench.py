@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object too")
     args = ap.parse_args(argv)
 
-    from coherence_rules.session import Session, WarmSession
+    from coherence_rules.session import Session
+    from coherence_rules.warm import WarmSession
 
     with tempfile.TemporaryDirectory(prefix="coherence-warm-bench-") as tmp:
         work = Path(tmp)

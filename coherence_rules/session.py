@@ -35,15 +35,12 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from .diagnostics import Diagnostic, SourceLines, did_you_mean, sort_diagnostics
+from .references import (FRAMEWORKS_DIR, REFERENCE_DIR, defines_frameworks, names_frameworks,  # noqa: F401
+                         resolve_reference, shipped_frameworks, with_reference_hints)
 from .runtime import paused_gc, peak_rss
 from .syntax import ast as A
 
 RULESETS_DIR = (Path(__file__).resolve().parent / "rulesets").resolve()
-#: The shipped reference facts (the WHO safeguards list, the international conventions, the SDG
-#: targets and GCM objectives), usable as ``--with reference`` when no such path exists.
-REFERENCE_DIR = (Path(__file__).resolve().parent / "reference").resolve()
-#: The SDG targets and GCM objectives, joined to a set that names them (``sdg``, ``gcm``).
-FRAMEWORKS_DIR = REFERENCE_DIR / "frameworks"
 #: How the files of the built-in rulesets are named in diagnostics, proofs and reports: their path
 #: inside the installed package (where `pip show -f coherence` lists them).
 BUILTIN_PREFIX = "coherence_rules/rulesets/"
@@ -62,15 +59,6 @@ def resolve_ruleset(name: str) -> Optional[Path]:
     if name and "/" not in name and not name.endswith(".rules") and builtin.is_file():
         return builtin
     return Path(name) if Path(name).exists() else None
-
-
-def resolve_reference(path: str) -> Path:
-    """The path a ``--with`` names: the path itself, or the shipped reference facts for
-    ``reference`` when no such path exists."""
-    p = Path(path)
-    if not p.exists() and path.rstrip("/") == "reference" and REFERENCE_DIR.is_dir():
-        return REFERENCE_DIR
-    return p
 
 
 # ---- products ---------------------------------------------------------------------------------------------------
@@ -267,11 +255,11 @@ def _parse(s: "Session") -> "Workspace":
             ws.inputs = list(loaded.files)
             for f in loaded.files:
                 ws.sources.add(f, loaded.sources.text(f) or "")
-        if _names_frameworks(ws.policy_modules) and not _defines_frameworks(ws.reference_modules):
+        if names_frameworks(ws.policy_modules) and not defines_frameworks(ws.reference_modules):
             # The SDG targets and GCM objectives are fixed lists: a set that names them gets the
             # shipped ones without --with (the WHO list and the conventions change by edition and
             # are named explicitly).
-            frameworks = _shipped_frameworks(s.texts is not None)
+            frameworks = shipped_frameworks(s.texts is not None)
             ws.reference_modules += frameworks.modules
             ws.diagnostics += frameworks.diagnostics
             ws.references += list(frameworks.files)
@@ -284,57 +272,6 @@ def _parse(s: "Session") -> "Workspace":
             ws.reference_modules = [m for m in ws.reference_modules if os.path.realpath(m.file) not in own]
             ws.references = [f for f in ws.references if os.path.realpath(f) not in own]
     return ws
-
-
-#: The shipped frameworks as read, by the names they were shown under and their files' stamps:
-#: package files, read once per process (a server checks many times).
-_FRAMEWORKS_READ: dict[tuple, Any] = {}
-
-
-def _shipped_frameworks(for_texts: bool):
-    """The SDG targets and GCM objectives of the package, as a :class:`Loaded`. Shown relative to
-    the working directory when inside it; outside it, or for texts (an editor's buffers, named
-    relative to the served folder, not to this process's directory), named inside the package,
-    as `check` run in that folder names them."""
-    from .sources.loader import Loaded, display_path, load_file
-
-    entries = []
-    for path in sorted(FRAMEWORKS_DIR.glob("*.policy")):
-        shown = display_path(path)
-        if os.path.isabs(shown) or for_texts:
-            shown = "coherence_rules/reference/frameworks/" + path.name
-        st = path.stat()
-        entries.append((path, shown, st.st_mtime_ns, st.st_size))
-    key = tuple((str(p), shown, m, n) for p, shown, m, n in entries)
-    if key not in _FRAMEWORKS_READ:
-        frameworks = Loaded()
-        for path, shown, _, _ in entries:
-            load_file(path, True, frameworks, shown)
-        _FRAMEWORKS_READ.clear()  # one reading kept: the package does not change under a process
-        _FRAMEWORKS_READ[key] = frameworks
-    return _FRAMEWORKS_READ[key]
-
-
-#: The fields of objectives and measures that name SDG targets and GCM objectives, and their types.
-FRAMEWORK_FIELDS = ("sdg", "gcm")
-FRAMEWORK_TYPES = ("sdg_target", "gcm_objective")
-
-
-def _names_frameworks(modules) -> bool:
-    for m in modules:
-        records = getattr(m, "records", None)
-        if records is not None and getattr(m, "_items", None) is None:
-            # a file restored from the check cache: its checked facts, without building its tree
-            if any(name in values for _, _, _, values, _ in records for name in FRAMEWORK_FIELDS):
-                return True
-            continue
-        if any(isinstance(item, A.Fact) and any(f.name in FRAMEWORK_FIELDS for f in item.fields) for item in m.items):
-            return True
-    return False
-
-
-def _defines_frameworks(modules) -> bool:
-    return any(isinstance(item, A.Fact) and item.type_name in FRAMEWORK_TYPES for m in modules for item in m.items)
 
 
 def _load_texts(texts: dict[str, str]):
@@ -378,7 +315,7 @@ def _check(s: "Session"):
         diags += s.test_diagnostics
     if s.has_set and s.stopped is None and not any(d.is_error for d in diags):  # not after parse errors
         diags += _ruleset_warnings(s, program)
-    s.add_diagnostics(_with_reference_hints(diags, s))
+    s.add_diagnostics(with_reference_hints(diags))
     return program
 
 
@@ -391,7 +328,7 @@ def _check_on_shared_rules(s: "Session"):
     tests. The program equals that of ``check(ws.modules)``: resolving a criterion or a rule
     depends only on the vocabulary, which such a set cannot change, and the rulesets alone report
     nothing. None when the shortcut does not apply (then the whole program is checked). Used by
-    the batch and by warm re-checks (:class:`WarmSession`), where checking the ~40 criteria and
+    the batch and by warm re-checks (:class:`~coherence_rules.warm.WarmSession`), where checking the ~40 criteria and
     rules again was most of the check stage of a small set."""
     from .checker import check
 
@@ -661,10 +598,10 @@ class Session:
         #: once (:func:`_check_on_shared_rules`): the same program, for less (batch, warm re-checks)
         self.share_checked_rules = False
         #: how the parse stage reads paths (``sources.loader.load_paths`` when None); a
-        #: :class:`WarmSession` gives one that re-reads only the files that changed
+        #: :class:`~coherence_rules.warm.WarmSession` gives one that re-reads only the files that changed
         self.load_paths: Optional[Callable] = None
         #: how the parse stage reads ``texts`` (:func:`_load_texts` when None); a
-        #: :class:`SourceMemo` gives one that re-reads only the texts that changed
+        #: :class:`~coherence_rules.warm.SourceMemo` gives one that re-reads only the texts that changed
         self.load_texts: Optional[Callable] = None
 
     # ---- running
@@ -827,69 +764,6 @@ def set_jurisdictions(facts, own: set) -> list[dict]:
     return [{"id": f.id, "title": f.title or f.id, "level": f.values.get("level")} for f in js]
 
 
-# ---- reference sets ---------------------------------------------------------------------------------------------
-
-_UNKNOWN_ID = re.compile(r"^unknown (\w+) '(.+)'$")
-_reference_index: Optional[dict[str, tuple[str, str]]] = None
-
-
-def shipped_reference_index() -> dict[str, tuple[str, str]]:
-    """Fact id -> (type, the title of the shipped reference set that defines it): the facts of
-    :data:`REFERENCE_DIR`, read once per process, only when a reference is unknown."""
-    global _reference_index
-    if _reference_index is None:
-        from .sources.loader import load_paths
-
-        index: dict[str, tuple[str, str]] = {}
-        if REFERENCE_DIR.is_dir():
-            loaded = load_paths([REFERENCE_DIR])
-            for m in loaded.modules:
-                name = reference_set_title(m.file)
-                for item in m.items:
-                    if isinstance(item, A.Fact):
-                        index.setdefault(item.id, (item.type_name, name))
-        _reference_index = index
-    return _reference_index
-
-
-def reference_set_title(file: str) -> str:
-    """How a shipped reference file is named in help lines."""
-    base = os.path.basename(file)
-    if base.startswith("who-ssl"):
-        return "the shipped WHO safeguards list"
-    if base.startswith("sdg"):
-        return "the shipped SDG targets"
-    if base.startswith("gcm"):
-        return "the shipped GCM objectives"
-    return "the shipped international conventions"
-
-
-def reference_option_text() -> str:
-    """How to name the shipped reference facts on the command line, from here."""
-    here = Path("policies") / "reference"
-    try:
-        if here.resolve() == REFERENCE_DIR or (here.is_dir() and os.path.samefile(here, REFERENCE_DIR)):
-            return "--with policies/reference"
-    except OSError:
-        pass
-    return "--with reference"
-
-
-def _with_reference_hints(diags: list[Diagnostic], s: "Session") -> list[Diagnostic]:
-    """An unknown id that a shipped reference set defines gets a help line naming that set,
-    instead of a did-you-mean that points the wrong way."""
-    out = []
-    for d in diags:
-        m = _UNKNOWN_ID.match(d.message) if d.code == "E203" else None
-        if m:
-            hit = shipped_reference_index().get(m.group(2))
-            if hit is not None and (m.group(1) in (hit[0], "fact")):
-                d = Diagnostic(d.code, d.message, d.span, d.label, d.labels, d.notes,
-                               f"{m.group(2)} is defined in {hit[1]}: add `{reference_option_text()}`", d.severity)
-        out.append(d)
-    return out
-
-
 @dataclass
 class LintResult:
     """What ``lint`` reports: the diagnostics of parsing and checking (nothing runs)."""
@@ -914,147 +788,3 @@ def lint(session: Session) -> LintResult:
     parse)."""
     session.run_until("check", past_errors=True)
     return LintResult(sort_diagnostics(session.diagnostics), session.sources, session.products.get("check"))
-
-
-# ---- warm re-checks ---------------------------------------------------------------------------------------------
-
-
-class SourceMemo:
-    """Parses kept between the checks of a long-lived process (a warm session, the drafting
-    server, the language server): each file's, by path, until its stamp (size, modification
-    time, inode) changes or it is named as changed; each text's (an editor's buffer), by name,
-    until the text changes. A check runs between :meth:`begin` and :meth:`end`; what it did not
-    use is forgotten at its end, so the memo holds the set as it is now, never more."""
-
-    def __init__(self) -> None:
-        #: (path, explicit) -> (stamp, what reading it gave: a Loaded of that file alone)
-        self._files: dict[tuple[str, bool], tuple[Any, Any]] = {}
-        #: name -> (text, a Loaded of that text alone)
-        self._texts: dict[str, tuple[str, Any]] = {}
-        self._changed: set[str] = set()
-        self._used: set = set()
-        #: the files and texts read (parsed) since :meth:`begin`, as shown
-        self.reread: list[str] = []
-
-    @staticmethod
-    def _stamp(path: Path):
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
-
-    def begin(self, changed: Sequence[str | Path] = ()) -> None:
-        """Start a check; ``changed``: files to read again whatever their stamps say."""
-        self._changed = {os.path.realpath(p) for p in changed}
-        self._used = set()
-        self.reread = []
-
-    def end(self, forget_unused: bool = True) -> None:
-        """End a check; with ``forget_unused``, drop the files and texts it did not read."""
-        self._changed = set()
-        if forget_unused:
-            self._files = {k: v for k, v in self._files.items() if ("file", k) in self._used}
-            self._texts = {k: v for k, v in self._texts.items() if ("text", k) in self._used}
-
-    @staticmethod
-    def _add(loaded, one) -> None:
-        loaded.diagnostics += one.diagnostics
-        for f in one.files:
-            loaded.sources.add(f, one.sources.text(f) or "")
-        loaded.files += one.files
-        loaded.modules += one.modules
-
-    def load_paths(self, paths):
-        """``sources.loader.load_paths``, with every unchanged file's reading taken from memory."""
-        from .sources.loader import Loaded, discover, load_file
-
-        loaded = Loaded()
-        files, diags = discover(paths)
-        loaded.diagnostics += diags
-        for path, explicit in files:
-            key = (str(path), explicit)
-            stamp = self._stamp(path)
-            hit = self._files.get(key)
-            if hit is None or stamp is None or hit[0] != stamp or os.path.realpath(path) in self._changed:
-                one = Loaded()
-                load_file(path, explicit, one)
-                self._files[key] = hit = (stamp, one)
-                self.reread += one.files or [str(path)]
-            self._used.add(("file", key))
-            self._add(loaded, hit[1])
-        return loaded
-
-    def load_texts(self, texts: dict[str, str]):
-        """:func:`_load_texts`, with every unchanged text's reading taken from memory."""
-        from .sources.loader import Loaded
-
-        loaded = Loaded()
-        for name in sorted(texts):
-            hit = self._texts.get(name)
-            if hit is None or hit[0] != texts[name]:
-                hit = self._texts[name] = (texts[name], _load_texts({name: texts[name]}))
-                self.reread.append(name)
-            self._used.add(("text", name))
-            self._add(loaded, hit[1])
-        return loaded
-
-    def session(self, s: "Session") -> "Session":
-        """``s``, reading its files and texts through this memo and checking a set that brings
-        only facts against the rulesets' criteria and rules as checked once."""
-        s.share_checked_rules = True
-        s.load_paths = self.load_paths
-        s.load_texts = self.load_texts
-        return s
-
-
-class WarmSession:
-    """A policy set checked again and again by one long-lived process (an editor's loop, a
-    server), each time as :class:`Session` checks it, for a fraction of a cold check's cost.
-
-    What carries over between checks: the rulesets, parsed, checked and compiled once (a
-    :class:`Rulesets`, which may be shared with other warm sessions); each source file's parse,
-    kept until the file changes (a :class:`SourceMemo`): a re-check after one file was edited
-    reads and parses that file alone; and, for a set that brings only facts, the rulesets'
-    criteria and rules as checked once (:func:`_check_on_shared_rules`): what is checked again is
-    the facts, which share one namespace, then the engine runs again (in a forked child, as
-    always) and the findings are built. Each check is a fresh :class:`Session` whose products,
-    diagnostics and report are those of a cold ``Session`` on the same files
-    (``tests/test_warm_session.py`` holds them equal through edits).
-
-    ``paths``, ``with_paths``, ``rulesets``/``rules``, ``as_of``, ``max_derived``, ``format``,
-    ``explain``: as for :class:`Session`.
-    """
-
-    def __init__(self, paths: Sequence[str | Path], *, with_paths: Sequence[str | Path] = (),
-                 rulesets: Optional[Sequence[str]] = None, rules: Optional[Rulesets] = None,
-                 as_of: Optional[dt.date] = None, max_derived: Optional[int] = None, format: Optional[str] = None,
-                 explain: bool = False):
-        self.paths = [str(p) for p in paths]
-        self.with_paths = [str(p) for p in with_paths]
-        self.rules = rules if rules is not None else Rulesets(rulesets)
-        self.as_of = as_of
-        self.max_derived = max_derived
-        self.format = format
-        self.explain = explain
-        self.memo = SourceMemo()
-        self.session: Optional[Session] = None
-
-    @property
-    def reread(self) -> list[str]:
-        """The files read (parsed) by the last check, as shown: what it did not take from memory."""
-        return self.memo.reread
-
-    def check(self, changed: Sequence[str | Path] = ()) -> Session:
-        """Check the set as it is now: a :class:`Session` run up to its findings (its ``report``,
-        ``render()`` and products are there to read). ``changed``: files to read again whatever
-        their stamps say (an edit that kept a file's size within its clock's resolution)."""
-        self.memo.begin(changed)
-        s = self.memo.session(Session(self.paths, with_paths=self.with_paths, rules=self.rules, as_of=self.as_of,
-                                      max_derived=self.max_derived, format=self.format, explain=self.explain))
-        try:
-            s.run_until("findings")
-        finally:
-            self.memo.end(forget_unused="parse" in s.products)  # files gone from the set are forgotten
-        self.session = s
-        return s

@@ -111,7 +111,7 @@ def test_diff_with_reference_facts_on_both_sides(monkeypatch):
 
 def test_compare_parses_and_checks_each_side_once(monkeypatch):
     from coherence_rules import checker
-    from coherence_rules import session as session_module
+    from coherence_rules import references
     from coherence_rules.commands import compare
     from coherence_rules.sources import loader
 
@@ -128,7 +128,7 @@ def test_compare_parses_and_checks_each_side_once(monkeypatch):
 
     monkeypatch.setattr(loader, "load_file", counting_load)
     monkeypatch.setattr(checker, "check", counting_check)
-    monkeypatch.setattr(session_module, "_FRAMEWORKS_READ", {})  # as in a new process
+    monkeypatch.setattr(references, "_FRAMEWORKS_READ", {})  # as in a new process
     monkeypatch.chdir(ROOT)
     result = compare.compare_sets("policies/mauritius", "policies/sweden", as_of=AS_OF)
     assert not result.errors

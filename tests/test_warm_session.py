@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from coherence_rules.session import Rulesets, Session, WarmSession
+from coherence_rules.session import Rulesets, Session
+from coherence_rules.warm import WarmSession
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 AS_OF = dt.date(2026, 11, 23)

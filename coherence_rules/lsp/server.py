@@ -31,7 +31,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from .. import __version__
-from ..session import SourceMemo
+from ..warm import SourceMemo
 from ..sources.loader import markdown_blocks
 from . import features as F
 from .positions import UTF16

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from ..diagnostics import Diagnostic, SourceLines, sort_diagnostics
-from ..session import (BUILTIN_PREFIX, DEFAULT_RULESETS, REFERENCE_DIR, RULESETS_DIR, Rulesets, Session, SourceMemo,
+from ..session import (BUILTIN_PREFIX, DEFAULT_RULESETS, REFERENCE_DIR, RULESETS_DIR, Rulesets, Session,
                        resolve_ruleset)
 from ..sources.loader import EXTENSIONS, discover, markdown_blocks, read_text
+from ..warm import SourceMemo
 
 
 @dataclass

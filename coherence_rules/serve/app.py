@@ -113,7 +113,7 @@ class Drafting:
         self._other: OrderedDict[tuple[str, ...], Any] = OrderedDict()
         # each text's and reference file's parse, kept while it is unchanged: a check after an
         # edit parses the edited file alone (checks take turns, one memo serving them)
-        from ..session import SourceMemo
+        from ..warm import SourceMemo
 
         self.memo = SourceMemo()
         self._checking = threading.Lock()

@@ -47,11 +47,7 @@ def both(program):
     return ref, dur
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(program_strategy(), facts_strategy())
-def test_differential_random_programs(rules_text, policy_text):
-    """Random criteria (joins, negations, chains, lists) over random facts: same findings and the
-    same derivations from both engines."""
+def _same_answers(rules_text: str, policy_text: str) -> None:
     program = build(rules_text, policy_text)
     ref, dur = both(program)
     assert dur.finding_keys() == ref.finding_keys(), rules_text + "\n" + policy_text
@@ -59,6 +55,22 @@ def test_differential_random_programs(rules_text, policy_text):
     # guard evidence of the representative match is the same too
     assert [(m.criterion, m.bindings, m.guards) for m in dur.matches] == \
         sorted([(m.criterion, m.bindings, m.guards) for m in ref.matches], key=lambda x: (x[0], tuple(sorted(i for _, i in x[1]))))
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(program_strategy(), facts_strategy())
+def test_differential_random_programs(rules_text, policy_text):
+    """Random criteria (joins, negations, chains, lists) over random facts: same findings and the
+    same derivations from both engines (500 programs; the slow run draws 5,000)."""
+    _same_answers(rules_text, policy_text)
+
+
+@pytest.mark.slow
+@settings(max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(program_strategy(), facts_strategy())
+def test_differential_random_programs_long(rules_text, policy_text):
+    """The same as :func:`test_differential_random_programs`, on 5,000 programs."""
+    _same_answers(rules_text, policy_text)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -141,7 +141,7 @@ def test_a_check_with_the_sets_memo_parses_only_the_changed_text(tmp_path):
     import shutil
 
     from coherence_rules.lsp import sets
-    from coherence_rules.session import SourceMemo
+    from coherence_rules.warm import SourceMemo
 
     folder = tmp_path / "mauritius"
     shutil.copytree(Path(__file__).resolve().parents[2] / "policies" / "mauritius", folder)
