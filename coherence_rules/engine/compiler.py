@@ -109,11 +109,12 @@ def _dnf(c, own: Optional[str]) -> list[list]:
     if not (operand_bindings(c) - {None, own}):
         return [[c]]
     if isinstance(c, AllOf):
+        parts = [_dnf(i, own) for i in c.items]
+        if _product(len(p) for p in parts) > MAX_DISJUNCTS:
+            return _partly_split(c.items, parts, own)
         out = [[]]
-        for i in c.items:
-            out = [a + b for a in out for b in _dnf(i, own)]
-            if len(out) > MAX_DISJUNCTS:
-                return [_unsplit(c, own)]
+        for alts in parts:
+            out = [a + b for a in out for b in alts]
         return out
     if isinstance(c, AnyOf):
         out = []
@@ -130,6 +131,45 @@ def _dnf(c, own: Optional[str]) -> list[list]:
             return _dnf(inner.item, own)
         return [[c]]
     return [[c]]
+
+
+def _product(sizes) -> int:
+    out = 1
+    for n in sizes:
+        out *= n
+    return out
+
+
+def _joins_on_equality(c, own: Optional[str]) -> bool:
+    """Whether some branch of ``c`` compares a field of the pattern's own fact with another
+    binding's by ``==`` (a branch that can become an equality join)."""
+    if isinstance(c, Cmp):
+        bindings = operand_bindings(c)
+        return c.op == "==" and bool(bindings - {None, own}) and bool(bindings & {None, own})
+    if isinstance(c, (AllOf, AnyOf)):
+        return any(_joins_on_equality(i, own) for i in c.items)
+    return False
+
+
+def _partly_split(items, parts: list[list], own: Optional[str]) -> list:
+    """One conjunction for a condition whose ``or``s multiply into more than
+    :data:`MAX_DISJUNCTS` disjuncts, as the disjuncts of the conjuncts that can become equality
+    joins (as many as fit, smallest first) times one residual literal for the rest: so that
+    ``(area == r.area or area in S and r.area in S) and (occupation == r.occupation or ...)``
+    still joins on ``area`` in its first disjunct instead of testing every pair in Python."""
+    expand, size = [], 1
+    for k in sorted(range(len(items)), key=lambda k: len(parts[k])):
+        if len(parts[k]) == 1 or (_joins_on_equality(items[k], own) and size * len(parts[k]) <= MAX_DISJUNCTS):
+            expand.append(k)
+            size *= len(parts[k])
+    rest = [items[k] for k in range(len(items)) if k not in expand]
+    out = [[]]
+    for k in sorted(expand):
+        out = [a + b for a in out for b in parts[k]]
+    if rest:
+        tail = _unsplit(AllOf(tuple(rest)), own)
+        out = [a + tail for a in out]
+    return out
 
 
 def _unsplit(c, own: Optional[str]) -> list:

@@ -359,3 +359,23 @@ def test_differential_partitioned_working_memory(rules_text, policy_text):
     ref, dur = both(program)
     assert dur.finding_keys() == ref.finding_keys(), rules_text + "\n" + policy_text
     assert dur.derivation_keys() == ref.derivation_keys(), rules_text + "\n" + policy_text
+
+
+def test_a_condition_with_too_many_disjuncts_still_joins_on_its_equalities():
+    """MEASURE-CONFLICT's facilitating pattern has four `or`s across facts (area, occupation,
+    group, origin: 54 disjuncts, more than MAX_DISJUNCTS). The `or`s whose branches compare a
+    field with the other measure's by `==` are still split, so that a branch joins on `area`
+    (and on occupation and group) in the engine; the rest stays one residual test."""
+    import datetime as dt
+    from pathlib import Path
+
+    from coherence_rules.engine.compiler import MAX_DISJUNCTS
+
+    s = Session([Path(__file__).resolve().parents[2] / "policies" / "mauritius"], as_of=dt.date(2026, 11, 23))
+    compiled = s.rules.alone().compiled
+    mine = [d for d in compiled.disjuncts.values() if d.owner == "MEASURE-CONFLICT"]
+    assert 1 < len(mine) <= MAX_DISJUNCTS
+    joined = [{mine_key.fields for i, mine_key, _, _ in d.joins if i == 2} for d in mine]
+    assert any(("area",) in keys for keys in joined)
+    assert any({("area",), ("occupation",), ("group",)} <= keys for keys in joined)
+    assert all(d.residual for d in mine)  # origin's `or` is checked on activation
