@@ -16,8 +16,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ..checker.ir import (AllOf, AnyOf, Cmp, Const, CriterionIR, NotOf, NullRef, PathRef, PatternIR, Program,
-                          operand_bindings)
+from ..checker.ir import (AllOf, AnyOf, Cmp, Const, CriterionIR, Has, InSet, Match, NotOf, NullRef, PathRef,
+                          PatternIR, Program, operand_bindings)
 from .semantics import conjuncts, split_patterns, stratify
 
 #: The condition shapes the compiler emits, as templates. ``TYPE``, ``FLAG``, ``KEY``, ``ALIAS``
@@ -184,6 +184,28 @@ def _unsplit(c, own: Optional[str]) -> list:
         crosses = bool(operand_bindings(lit) - {None, own})
         (tangled if crosses and isinstance(lit, (AnyOf, NotOf)) else plain).append(lit)
     return plain + ([AllOf(tuple(tangled))] if tangled else [])
+
+
+def _rebase(c, binding: str):
+    """``c`` with the paths of ``binding`` made paths of the fact tested itself (binding None),
+    as a pattern's own conditions are written."""
+    if isinstance(c, PathRef):
+        return PathRef(None, c.fields, c.type) if c.binding == binding else c
+    if isinstance(c, Cmp):
+        return Cmp(c.op, _rebase(c.left, binding), _rebase(c.right, binding))
+    if isinstance(c, InSet):
+        return InSet(_rebase(c.left, binding), tuple(_rebase(i, binding) for i in c.items))
+    if isinstance(c, Has):
+        return Has(_rebase(c.left, binding), _rebase(c.item, binding), c.any)
+    if isinstance(c, Match):
+        return Match(_rebase(c.left, binding), c.pattern, c.regex)
+    if isinstance(c, AllOf):
+        return AllOf(tuple(_rebase(i, binding) for i in c.items))
+    if isinstance(c, AnyOf):
+        return AnyOf(tuple(_rebase(i, binding) for i in c.items))
+    if isinstance(c, NotOf):
+        return NotOf(_rebase(c.item, binding))
+    return c
 
 
 def _guard_probes(g: PatternIR) -> tuple[tuple[tuple[str, ...], Any], ...]:
@@ -361,6 +383,14 @@ class CompiledRuleset:
                     others = operand_bindings(lit) - {None, p.binding}
                     if not others:
                         own_conds[i].append(lit)
+                        continue
+                    if len(others) == 1 and not operand_bindings(lit) & {None, p.binding} and \
+                            next(iter(others)) in index:
+                        # a test of another pattern's fact alone (`r.area in [...]` in f's
+                        # condition): part of that pattern's flag in this disjunct, so that
+                        # durable_rules never pairs the facts that fail it
+                        q = next(iter(others))
+                        own_conds[index[q]].append(_rebase(lit, q))
                         continue
                     j = self._as_join(lit, p, index, positive, i)
                     if j is not None and len(joins[i]) < MAX_JOINS_PER_PATTERN:
