@@ -79,17 +79,22 @@ def watch(run: Callable[[], int], paths: Sequence[Path], *, interval: float = IN
     out = out or sys.stdout
     err = err or sys.stderr
     runs = 0
+    interrupted = _note_interrupts()
     try:
         state = snapshot(paths, ignore)
         while True:
             code = run()
             runs += 1
             out.flush()
+            if interrupted():  # a Ctrl-C during the run that the run itself absorbed
+                raise KeyboardInterrupt
             print(f"[watch] exit {code}; watching {len(state)} files for changes (Ctrl-C to stop)", file=err, flush=True)
             if max_runs is not None and runs >= max_runs:
                 return 0
             while True:
                 sleep(interval)
+                if interrupted():
+                    raise KeyboardInterrupt
                 now = snapshot(paths, ignore)
                 changed = changed_files(state, now)
                 if changed:
@@ -102,6 +107,38 @@ def watch(run: Callable[[], int], paths: Sequence[Path], *, interval: float = IN
     except KeyboardInterrupt:
         print("", file=err, flush=True)
         return 0
+    finally:
+        interrupted.restore()
+
+
+class _note_interrupts:
+    """Ctrl-C, remembered: the handler raises KeyboardInterrupt as Python's does, and also notes
+    it, so that a Ctrl-C that arrives while a run is finishing and is absorbed there (a run may
+    turn it into an exit code) still ends the watch instead of being lost. Outside the main
+    thread (where handlers cannot be set) it notes nothing."""
+
+    def __init__(self) -> None:
+        import signal
+        import threading
+
+        self.seen = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+
+    def _handler(self, signum, frame) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def __call__(self) -> bool:
+        return self.seen
+
+    def restore(self) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
 
 
 def _is_tty(stream: TextIO) -> bool:

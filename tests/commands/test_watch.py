@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import queue
 import signal
@@ -161,3 +162,27 @@ def test_the_runs_own_output_does_not_start_the_next_run(tmp_path):
     before = snapshot([tmp_path], ignore=[str(report)])
     report.write_text("# findings, written again by the run", encoding="utf-8")
     assert str(report) not in before and changed_files(before, snapshot([tmp_path], ignore=[str(report)])) == []
+
+
+def test_a_ctrl_c_that_the_run_absorbs_still_ends_the_watch(tmp_path):
+    """Ctrl-C that lands while a run is finishing may be turned into an exit code by the run;
+    the watch must still end, not sleep on (it did, 2 times in 25, under load)."""
+    (tmp_path / "a.policy").write_text("jurisdiction MU { level: national }\n", encoding="utf-8")
+    sleeps = []
+
+    def run() -> int:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs here
+        except KeyboardInterrupt:
+            return 130  # absorbed, as a command's own Ctrl-C handling does
+        return 0
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        assert len(sleeps) < 5, "the watch went on after Ctrl-C"
+
+    out, err = io.StringIO(), io.StringIO()
+    assert watch(run, [tmp_path], out=out, err=err, sleep=sleep) == 0
+    assert sleeps == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
