@@ -38,6 +38,8 @@ def _cell(cell: dict | None) -> str:
 
 def batch_summary_line(doc: dict) -> str:
     s = doc["summary"]
+    if not s["findings"]:
+        return f"{plural(s['sets'], 'policy set')} ({s['ok']} ok, {s['failed']} failed): no findings"
     return (f"{plural(s['sets'], 'policy set')} ({s['ok']} ok, {s['failed']} failed): "
             f"{plural(s['findings'], 'finding')}, {plural(s['conflicts'], 'conflict')} "
             f"({s['open']} open, {s['accepted']} accepted, {s['expired']} expired), "
