@@ -44,7 +44,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # `make bench SCALE_BENCH_FLAGS=--skip-1m` leaves out the end-to-end check of a million facts;
-# the last table is every goal of issue 16 as bound, measured, met or not (`GOALS_FLAGS=--quick`)
+# the last table is every performance goal (docs/performance.md) as bound, measured, met or not (`GOALS_FLAGS=--quick`)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/run.py

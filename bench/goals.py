@@ -1,6 +1,6 @@
-"""Every goal of issue 16 as bound, measured, met or not: runs the benchmarks that measure them
-(`run.py` for the engine, `parse_bench.py` for the cold parse, `batch_bench.py`, `warm_bench.py`)
-and times start-up, then prints one table. Each figure is a ratio measured within one run.
+"""Every performance goal of docs/performance.md as bound, measured, met or not: runs the
+benchmarks that measure them (`run.py` for the engine, `parse_bench.py` for the cold parse,
+`batch_bench.py`, `warm_bench.py`) and times start-up, then prints one table. Each figure is a ratio measured within one run.
 
     python bench/goals.py [--quick]
 
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         if w else None, w <= 0.05 if w else None)
 
     print()
-    print("issue 16 goals (each a ratio measured in this run)")
+    print("performance goals (each a ratio measured in this run)")
     print(tabulate(rows, headers=["goal", "bound", "measured", "", ""], disable_numparse=True))
     return 0
 

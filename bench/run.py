@@ -169,7 +169,7 @@ def _versions() -> str:
     return ", ".join(parts)
 
 
-#: The engine goals of issue 16 (bench/goals.py prints them with the others): coherence's time over
+#: The engine goals of docs/performance.md (bench/goals.py prints them with the others): coherence's time over
 #: clingo's and over the plain-Python floor's at the largest size, and peak memory per fact.
 GOAL_X_CLINGO = 0.6
 GOAL_X_FLOOR = 12.0

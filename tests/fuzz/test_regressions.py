@@ -98,7 +98,7 @@ def test_a_rule_with_the_name_of_a_criterion_is_e205_at_the_rule(tmp_path, monke
 
 
 # ---- lint and check on a ruleset whose tests do not check -------------------------------------------------------------
-# Issue 19, item 11: `lint` rejected rulesets with errors inside `test` blocks that `check` accepted.
+# `lint` rejected rulesets with errors inside `test` blocks that `check` accepted.
 # Decided: such a ruleset is broken, and `check` reports those errors too (exit 2), as `lint` does;
 # the tests of the built-in rulesets are left out when nothing of the run can break them.
 
