@@ -223,3 +223,13 @@ def test_the_checker_finds_a_missing_file(tmp_path):
     assert not (ROOT / "docs/nothing-here.md").exists()
     assert "language.md" in {p.name for p in PAGES}
     assert anchor("type", "sdg_target") == "type-sdg_target" in _slugs("### type `sdg_target`\n")
+
+
+def test_no_shipped_text_names_a_machine_path():
+    """The project speaks of itself: no README, policy file or ruleset names a path of the machine
+    it was written on (sources are cited by dataset and id, or relative to the repository)."""
+    shipped = [p for p in ROOT.joinpath("policies").rglob("*") if p.suffix in (".md", ".policy")]
+    shipped += list(ROOT.joinpath("rulesets").glob("*.rules")) + [ROOT / "README.md"]
+    found = [f"{_rel(p)}: {machine}" for p in shipped for machine in ("/work/", "/tmp/", "/home/", "/root/")
+             if machine in p.read_text(encoding="utf-8")]
+    assert not found, "\n".join(found)
