@@ -91,6 +91,19 @@ class Workspace:
         files = {m.file for m in self.rule_modules}
         return frozenset(f.id for f in program.facts if f.span is not None and f.span.file in files)
 
+    def join(self, loaded, *, reference: bool) -> None:
+        """Add what ``loaded`` read: as reference facts (joining the set without being reported as
+        part of it) or as the set's own files; its diagnostics and source texts either way."""
+        if reference:
+            self.reference_modules += loaded.modules
+            self.references += loaded.files
+        else:
+            self.policy_modules += loaded.modules
+            self.inputs += loaded.files
+        self.diagnostics += loaded.diagnostics
+        for f in loaded.files:
+            self.sources.add(f, loaded.sources.text(f) or "")
+
     def brings_rules(self) -> bool:
         """Whether the set or its references declare anything but facts and accepts (criteria,
         rules, vocabulary, tests): then the rulesets' compiled form does not cover them."""
@@ -239,32 +252,16 @@ def _parse(s: "Session") -> "Workspace":
             ws.sources.add(f, rules.sources.text(f) or "")
     with paused_gc():
         if s.with_paths:
-            refs = (s.load_paths or load_paths)([resolve_reference(p) for p in s.with_paths])
-            ws.reference_modules = refs.modules
-            ws.diagnostics += refs.diagnostics
-            ws.references = list(refs.files)
-            for f in refs.files:
-                ws.sources.add(f, refs.sources.text(f) or "")
+            ws.join((s.load_paths or load_paths)([resolve_reference(p) for p in s.with_paths]), reference=True)
         if s.texts is not None:
-            loaded = (s.load_texts or _load_texts)(s.texts)
-        else:
-            loaded = (s.load_paths or load_paths)(s.paths) if s.paths else None
-        if loaded is not None:
-            ws.policy_modules = loaded.modules
-            ws.diagnostics += loaded.diagnostics
-            ws.inputs = list(loaded.files)
-            for f in loaded.files:
-                ws.sources.add(f, loaded.sources.text(f) or "")
+            ws.join((s.load_texts or _load_texts)(s.texts), reference=False)
+        elif s.paths:
+            ws.join((s.load_paths or load_paths)(s.paths), reference=False)
         if names_frameworks(ws.policy_modules) and not defines_frameworks(ws.reference_modules):
             # The SDG targets and GCM objectives are fixed lists: a set that names them gets the
             # shipped ones without --with (the WHO list and the conventions change by edition and
             # are named explicitly).
-            frameworks = shipped_frameworks(s.texts is not None)
-            ws.reference_modules += frameworks.modules
-            ws.diagnostics += frameworks.diagnostics
-            ws.references += list(frameworks.files)
-            for f in frameworks.files:
-                ws.sources.add(f, frameworks.sources.text(f) or "")
+            ws.join(shipped_frameworks(s.texts is not None), reference=True)
         if ws.reference_modules and ws.inputs:
             # a file given as part of the set and through --with (`lint --each policies/* --with
             # policies/reference`) is read once, as the set's own
