@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from coherence_rules.cli import main
+from tests.clirunner import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policies"
@@ -29,14 +28,6 @@ AS_OF = "2026-11-23"
 def coherence_command() -> list[str]:
     script = Path(sys.executable).parent / "coherence"
     return [str(script)] if script.exists() else [sys.executable, "-m", "coherence_rules.cli"]
-
-
-def invoke(*args: str):
-    try:
-        runner = CliRunner(mix_stderr=False)  # click 8.1
-    except TypeError:
-        runner = CliRunner()  # click 8.2 and later keep stderr apart
-    return runner.invoke(main, list(args), catch_exceptions=False)
 
 
 

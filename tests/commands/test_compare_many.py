@@ -11,12 +11,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from coherence_rules.cli import main
 from coherence_rules.commands.compare import compare_many, side_labels
 from coherence_rules.commands.topics import article_key
 from coherence_rules.render import batch_text
+from tests.clirunner import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 AGREEMENTS = ROOT / "policies" / "agreements"
@@ -24,14 +23,6 @@ AS_OF = dt.date(2026, 11, 23)
 THREE = ["policies/agreements/nl-italy-1960", "policies/agreements/nl-turkey-1964",
          "policies/agreements/nl-morocco-1969"]
 RENDERERS = (batch_text.render_compare_text, batch_text.render_compare_table, batch_text.render_compare_markdown)
-
-
-def invoke(*args: str):
-    try:
-        runner = CliRunner(mix_stderr=False)  # click 8.1
-    except TypeError:
-        runner = CliRunner()  # click 8.2 and later keep stderr apart
-    return runner.invoke(main, list(args), catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from coherence_rules.cli import main
 from coherence_rules.commands.batch import run_batch
 from coherence_rules.commands.topics import (
     SCHEMA,
@@ -27,6 +25,7 @@ from coherence_rules.commands.topics import (
 )
 from coherence_rules.render import topics as render
 from coherence_rules.session import Rulesets
+from tests.clirunner import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 AGREEMENTS = ROOT / "policies" / "agreements"
@@ -60,14 +59,6 @@ clause NL-XX-1970.A1.travel "<b>bold</b> title" {
 }
 ```
 """
-
-
-def invoke(*args: str):
-    try:
-        runner = CliRunner(mix_stderr=False)  # click 8.1
-    except TypeError:
-        runner = CliRunner()  # click 8.2 and later keep stderr apart
-    return runner.invoke(main, list(args), catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")
