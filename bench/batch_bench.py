@@ -27,7 +27,6 @@ import json
 import math
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generate import NATIONAL_IDS, generate  # noqa: E402
+from timing import coherence_command, wall_times  # noqa: E402
 
 TOPICS = ["recruitment_costs", "contract", "wages", "working_conditions", "social_security", "skills_recognition",
           "complaints", "joint_committee", "return", "family", "housing", "language", "training"]
@@ -81,22 +81,6 @@ def timed(label: str, paths: list[str], **kw) -> tuple[str, float, str]:
     return label, elapsed, result.to_json()
 
 
-def coherence_command() -> list[str]:
-    exe = Path(sys.executable).parent / "coherence"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "coherence_rules.cli"]
-
-
-def _wall(cmd: list[str], cwd: str, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - t0)
-        if p.returncode not in (0, 1):
-            raise SystemExit(f"{' '.join(cmd[:3])} ... failed with exit {p.returncode}")
-    return statistics.median(times)
-
-
 def batch_over_check(n: int, jobs: int, seed: int, repeat: int) -> dict:
     """``coherence batch`` of ``n`` sets at ``--jobs`` against ``coherence check`` of one."""
     import os
@@ -104,9 +88,10 @@ def batch_over_check(n: int, jobs: int, seed: int, repeat: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="coherence-batch-ratio-") as tmp:
         paths = [os.path.relpath(p, tmp) for p in write_sets(Path(tmp), n, seed)]
         env_cmd = coherence_command()
-        batch = _wall(env_cmd + ["batch", *paths, "--jobs", str(jobs), "-q", "--format", "json",
-                                 "--as-of", AS_OF.isoformat()], tmp, repeat)
-        one = _wall(env_cmd + ["check", paths[0], "--format", "json", "--as-of", AS_OF.isoformat()], tmp, repeat)
+        batch = statistics.median(wall_times(env_cmd + ["batch", *paths, "--jobs", str(jobs), "-q", "--format", "json",
+                                                        "--as-of", AS_OF.isoformat()], tmp, repeat))
+        one = statistics.median(wall_times(env_cmd + ["check", paths[0], "--format", "json", "--as-of",
+                                                      AS_OF.isoformat()], tmp, repeat))
     return {"sets": n, "jobs": jobs, "batch_s": batch, "check_s": one, "ratio": batch / one}
 
 

@@ -16,8 +16,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import coherence_command, wall_times
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -35,15 +36,6 @@ def _run(args: list[str]) -> str:
     sys.stdout.write(p.stdout)
     sys.stdout.flush()
     return p.stdout
-
-
-def _median_wall(cmd: list[str], n: int) -> float:
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        out.append(time.perf_counter() - t0)
-    return statistics.median(out)
 
 
 def _cold_parse_ratio(sizes: str) -> float | None:
@@ -86,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         engine = json.loads(goals_file.read_text()) if goals_file.exists() else {}
     batch = _last_json(_run([str(BENCH / "batch_bench.py"), "--sizes", batch_sizes, "--json"]))
     warm = _last_json(_run([str(BENCH / "warm_bench.py"), "--edits", edits, "--json"]))
-    coherence = str(Path(sys.executable).parent / "coherence")
-    check = _median_wall([coherence, "check", "policies/mauritius", "--as-of", "2026-11-23"], 8)
-    bare = _median_wall([sys.executable, "-c", "pass"], 8)
+    check = statistics.median(wall_times(coherence_command() + ["check", "policies/mauritius", "--as-of",
+                                                                 "2026-11-23"], ROOT, 8))
+    bare = statistics.median(wall_times([sys.executable, "-c", "pass"], ROOT, 8))
     parse = _cold_parse_ratio(engine_sizes)
 
     r = batch.get("batch_over_check", {})

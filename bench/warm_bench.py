@@ -22,32 +22,16 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from timing import coherence_command, wall_times
+
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = "2026-11-23"
 GOAL = 1 / 20
-
-
-def coherence_command() -> list[str]:
-    exe = Path(sys.executable).parent / "coherence"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "coherence_rules.cli"]
-
-
-def cold_times(work: Path, n: int) -> list[float]:
-    cmd = coherence_command() + ["check", "mauritius", "--as-of", AS_OF]
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        p = subprocess.run(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        out.append(time.perf_counter() - t0)
-        if p.returncode not in (0, 1):
-            raise SystemExit(f"cold check failed with exit {p.returncode}")
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         m = re.search(r'^(\w+ [\w.-]+ ")([^"\n]*)(")', original, re.M)
         if m is None:
             raise SystemExit("no fact with a title in institutions.policy")
-        cold = cold_times(work, args.cold)
+        cold = wall_times(coherence_command() + ["check", "mauritius", "--as-of", AS_OF], work, args.cold)
 
         saved = os.getcwd()
         os.chdir(work)
