@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -15,8 +16,8 @@ class SourceMemo:
     """Parses kept between the checks of a long-lived process (a warm session, the drafting
     server, the language server): each file's, by path, until its stamp (size, modification
     time, inode) changes or it is named as changed; each text's (an editor's buffer), by name,
-    until the text changes. A check runs between :meth:`begin` and :meth:`end`; what it did not
-    use is forgotten at its end, so the memo holds the set as it is now, never more."""
+    until the text changes. A check runs inside :meth:`checking`; what it did not use is forgotten
+    at its end, so the memo holds the set as it is now, never more."""
 
     def __init__(self) -> None:
         #: (path, explicit) -> (stamp, what reading it gave: a Loaded of that file alone)
@@ -25,7 +26,7 @@ class SourceMemo:
         self._texts: dict[str, tuple[str, Any]] = {}
         self._changed: set[str] = set()
         self._used: set = set()
-        #: the files and texts read (parsed) since :meth:`begin`, as shown
+        #: the files and texts read (parsed) by the last check, as shown
         self.reread: list[str] = []
 
     @staticmethod
@@ -36,18 +37,26 @@ class SourceMemo:
             return None
         return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
 
-    def begin(self, changed: Sequence[str | Path] = ()) -> None:
-        """Start a check; ``changed``: files to read again whatever their stamps say."""
+    @contextmanager
+    def checking(self, s: "Session", changed: Sequence[str | Path] = ()):
+        """Run ``s`` (inside the ``with``) reading its files and texts through this memo, and
+        checking a set that brings only facts against the rulesets' criteria and rules as checked
+        once. ``changed``: files to read again whatever their stamps say. At the end, what the
+        check did not read is forgotten (files gone from the set), unless it stopped before
+        reading anything."""
         self._changed = {os.path.realpath(p) for p in changed}
         self._used = set()
         self.reread = []
-
-    def end(self, forget_unused: bool = True) -> None:
-        """End a check; with ``forget_unused``, drop the files and texts it did not read."""
-        self._changed = set()
-        if forget_unused:
-            self._files = {k: v for k, v in self._files.items() if ("file", k) in self._used}
-            self._texts = {k: v for k, v in self._texts.items() if ("text", k) in self._used}
+        s.share_checked_rules = True
+        s.load_paths = self.load_paths
+        s.load_texts = self.load_texts
+        try:
+            yield s
+        finally:
+            self._changed = set()
+            if "parse" in s.products:
+                self._files = {k: v for k, v in self._files.items() if ("file", k) in self._used}
+                self._texts = {k: v for k, v in self._texts.items() if ("text", k) in self._used}
 
     @staticmethod
     def _add(loaded, one) -> None:
@@ -91,14 +100,6 @@ class SourceMemo:
             self._add(loaded, hit[1])
         return loaded
 
-    def session(self, s: "Session") -> "Session":
-        """``s``, reading its files and texts through this memo and checking a set that brings
-        only facts against the rulesets' criteria and rules as checked once."""
-        s.share_checked_rules = True
-        s.load_paths = self.load_paths
-        s.load_texts = self.load_texts
-        return s
-
 
 class WarmSession:
     """A policy set checked again and again by one long-lived process (an editor's loop, a
@@ -141,12 +142,9 @@ class WarmSession:
         """Check the set as it is now: a :class:`Session` run up to its findings (its ``report``,
         ``render()`` and products are there to read). ``changed``: files to read again whatever
         their stamps say (an edit that kept a file's size within its clock's resolution)."""
-        self.memo.begin(changed)
-        s = self.memo.session(Session(self.paths, with_paths=self.with_paths, rules=self.rules, as_of=self.as_of,
-                                      max_derived=self.max_derived, format=self.format, explain=self.explain))
-        try:
+        s = Session(self.paths, with_paths=self.with_paths, rules=self.rules, as_of=self.as_of,
+                    max_derived=self.max_derived, format=self.format, explain=self.explain)
+        with self.memo.checking(s, changed):
             s.run_until("findings")
-        finally:
-            self.memo.end(forget_unused="parse" in s.products)  # files gone from the set are forgotten
         self.session = s
         return s

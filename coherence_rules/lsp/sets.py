@@ -14,6 +14,7 @@ in its checking thread.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import threading
@@ -248,14 +249,8 @@ def check_set(folder: str, open_texts: dict[str, tuple[str, Optional[int]]], con
     result.rules = rules
     session = Session([folder], texts=texts, with_paths=config.with_paths, rules=rules, as_of=result.as_of,
                       max_derived=config.max_derived)
-    if memo is not None:
-        memo.begin()
-        memo.session(session)
-    try:
+    with memo.checking(session) if memo is not None else contextlib.nullcontext():
         report = session.report
-    finally:
-        if memo is not None:
-            memo.end(forget_unused="parse" in session.products)
     result.diagnostics = sort_diagnostics(list(session.diagnostics) + read_diags)
     result.program = session.products.get("check")
     result.findings = list(report.findings) if "findings" in session.products else []

@@ -158,16 +158,13 @@ class Drafting:
         from ..session import Session
 
         rules = self.rules_for(rulesets)
-        with self._checking:
-            self.memo.begin()
-            session = self.memo.session(Session(texts=texts, with_paths=self.with_paths, rules=rules,
-                                                as_of=as_of or self.as_of, max_derived=self.max_derived))
+        session = Session(texts=texts, with_paths=self.with_paths, rules=rules, as_of=as_of or self.as_of,
+                          max_derived=self.max_derived)
+        with self._checking, self.memo.checking(session):
             try:
                 return session.report.to_json()
             except RecursionError:
                 raise ApiError(400, "too_deep", "the input nests too deeply to analyse")
-            finally:
-                self.memo.end(forget_unused="parse" in session.products)
 
     def files(self) -> M.FilesResponse:
         """The served set, as ``GET /api/files`` answers."""
