@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -110,7 +111,7 @@ def _dnf(c, own: Optional[str]) -> list[list]:
         return [[c]]
     if isinstance(c, AllOf):
         parts = [_dnf(i, own) for i in c.items]
-        if _product(len(p) for p in parts) > MAX_DISJUNCTS:
+        if math.prod(len(p) for p in parts) > MAX_DISJUNCTS:
             return _partly_split(c.items, parts, own)
         out = [[]]
         for alts in parts:
@@ -131,13 +132,6 @@ def _dnf(c, own: Optional[str]) -> list[list]:
             return _dnf(inner.item, own)
         return [[c]]
     return [[c]]
-
-
-def _product(sizes) -> int:
-    out = 1
-    for n in sizes:
-        out *= n
-    return out
 
 
 def _joins_on_equality(c, own: Optional[str]) -> bool:
