@@ -107,7 +107,7 @@ def handle_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from coherence_rules.render.html import MissingExtra
+        from coherence_rules.render import MissingExtra
 
         try:
             return fn(*args, **kwargs)

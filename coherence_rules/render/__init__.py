@@ -11,6 +11,11 @@ from __future__ import annotations
 REPORT_FORMATS = ("text", "table", "json", "sarif", "csv", "markdown", "html")
 
 
+class MissingExtra(RuntimeError):
+    """An optional dependency a renderer needs is not installed (the message says which extra).
+    Here rather than in :mod:`.html`, so that naming it costs every command nothing."""
+
+
 def signed(score: int) -> str:
     """A score as people read it: +2, 0, -1."""
     return f"+{score}" if score > 0 else str(score)
@@ -24,7 +29,7 @@ def plural(count: int, singular: str, many: str | None = None) -> str:
 def render_report(report, fmt: str, explain: bool = False) -> str:
     """``report`` in format ``fmt`` (one of :data:`REPORT_FORMATS`); ``explain`` adds each
     finding's proof to the text format. HTML needs Jinja2 (the ``html`` extra): without it,
-    :class:`~.html.MissingExtra` is raised."""
+    :class:`MissingExtra` is raised."""
     if fmt == "text":
         from .escape import terminal
         from .text import render

@@ -20,10 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import plural
-
-class MissingExtra(RuntimeError):
-    """An optional dependency a renderer needs is not installed (the message says which extra)."""
+from . import MissingExtra, plural  # noqa: F401 - MissingExtra is raised here, and named here by callers
 
 
 _TEMPLATES = Path(__file__).parent / "templates"
