@@ -385,6 +385,11 @@ class SourceLines:
     def add(self, file: str, text: str) -> None:
         self._lines[file] = text.splitlines()
 
+    def copy(self, other: "SourceLines", file: str) -> None:
+        """Take ``file``'s lines from ``other`` (shared, not split again; the file as an empty
+        text when ``other`` has not seen it)."""
+        self._lines[file] = other._lines.get(file, [])
+
     def line(self, file: str, number: int) -> Optional[str]:
         lines = self._lines.get(file)
         if lines is None or number < 1 or number > len(lines):

@@ -102,7 +102,7 @@ class Workspace:
             self.inputs += loaded.files
         self.diagnostics += loaded.diagnostics
         for f in loaded.files:
-            self.sources.add(f, loaded.sources.text(f) or "")
+            self.sources.copy(loaded.sources, f)
 
     def brings_rules(self) -> bool:
         """Whether the set or its references declare anything but facts and accepts (criteria,
@@ -157,7 +157,7 @@ class Rulesets:
                 self.modules += loaded.modules
                 self.diagnostics += loaded.diagnostics
                 for f in loaded.files:
-                    self.sources.add(f, loaded.sources.text(f) or "")
+                    self.sources.copy(loaded.sources, f)
         self._session: Optional[Session] = None
         self._builtin_tests: Optional[list[Diagnostic]] = None
         self._checked_alone: Any = False
@@ -249,7 +249,7 @@ def _parse(s: "Session") -> "Workspace":
     ws.rule_modules = [m for m in rules.modules if m.file not in covered]
     for f in rules.sources.files():
         if f not in covered:
-            ws.sources.add(f, rules.sources.text(f) or "")
+            ws.sources.copy(rules.sources, f)
     with paused_gc():
         if s.with_paths:
             ws.join((s.load_paths or load_paths)([resolve_reference(p) for p in s.with_paths]), reference=True)
@@ -347,7 +347,7 @@ def _check_on_shared_rules(s: "Session"):
 
         accepts += [i for i in m.items if isinstance(i, A.Accept)]
         own.append(replace(m, items=[i for i in m.items if not isinstance(i, A.Accept)]))
-    program = check(stripped + own)
+    program = check(stripped + own, schema=alone.schema)  # the set declares nothing: the rulesets' schema
     program.criteria, program.rules, program.tests = list(alone.criteria), list(alone.rules), list(alone.tests)
     if accepts:
         from .checker.cascades import without_cascades
@@ -490,7 +490,8 @@ def _run(s: "Session"):
 
     program = s.program
     result = engine.run(program, program.facts, s.as_of, engine=s.engine,
-                        max_derived=s.max_derived or engine.DEFAULT_MAX_DERIVED, compiled=s.compiled)
+                        max_derived=s.max_derived or engine.DEFAULT_MAX_DERIVED, compiled=s.compiled,
+                        reuse_child=s.reuse_engine_child)
     s.add_diagnostics(result.diagnostics)
     return result
 
@@ -594,6 +595,9 @@ class Session:
         #: check a set that brings only facts against the rulesets' criteria and rules as checked
         #: once (:func:`_check_on_shared_rules`): the same program, for less (batch, warm re-checks)
         self.share_checked_rules = False
+        #: make the engine run in the compiled ruleset's long-lived child rather than a child of
+        #: its own (``engine.child``: for a process that checks one set again and again)
+        self.reuse_engine_child = False
         #: how the parse stage reads paths (``sources.loader.load_paths`` when None); a
         #: :class:`~coherence_rules.warm.WarmSession` gives one that re-reads only the files that changed
         self.load_paths: Optional[Callable] = None

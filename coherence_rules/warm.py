@@ -41,13 +41,15 @@ class SourceMemo:
     def checking(self, s: "Session", changed: Sequence[str | Path] = ()):
         """Run ``s`` (inside the ``with``) reading its files and texts through this memo, and
         checking a set that brings only facts against the rulesets' criteria and rules as checked
-        once. ``changed``: files to read again whatever their stamps say. At the end, what the
+        once, with its engine run made in the rulesets' long-lived child (``engine.child``).
+        ``changed``: files to read again whatever their stamps say. At the end, what the
         check did not read is forgotten (files gone from the set), unless it stopped before
         reading anything."""
         self._changed = {os.path.realpath(p) for p in changed}
         self._used = set()
         self.reread = []
         s.share_checked_rules = True
+        s.reuse_engine_child = True
         s.load_paths = self.load_paths
         s.load_texts = self.load_texts
         try:
@@ -62,7 +64,7 @@ class SourceMemo:
     def _add(loaded, one) -> None:
         loaded.diagnostics += one.diagnostics
         for f in one.files:
-            loaded.sources.add(f, one.sources.text(f) or "")
+            loaded.sources.copy(one.sources, f)
         loaded.files += one.files
         loaded.modules += one.modules
 

@@ -18,7 +18,7 @@ derivation), and the matches are read back as tuples. Python's cycle collector i
 the stage, as `coherence check` and `coherence batch` pause it around theirs (the records hold no
 cycles). A run of at least 20,000 facts is split by jurisdiction between one child per processor
 (`coherence_rules.engine.isolation.SPLIT_MIN_FACTS`), as in any coherence run of a ruleset that
-allows it.
+allows it. Each child reads the memory private to it, which coherence's commands skip.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 
 from coherence_rules.checker import check
 from coherence_rules.checker.ir import FactRecord
+from coherence_rules.engine import isolation
 from coherence_rules.engine.compiler import CompiledRuleset
 from coherence_rules.runtime import paused_gc
 from coherence_rules.session import Session
@@ -46,6 +47,7 @@ def _compile() -> CompiledRuleset:
 
 
 COMPILED = _compile()
+isolation.MEASURE_MEMORY = True  # the engine's children report their memory (`memory_at_once`)
 
 
 def _records(facts: list[dict]) -> list[FactRecord]:

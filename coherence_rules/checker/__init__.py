@@ -19,12 +19,16 @@ from .schema import Schema, build_schema
 # ---- entry point ---------------------------------------------------------------------------------------------
 
 
-def check(modules: list[A.Module]) -> Program:
+def check(modules: list[A.Module], schema: Optional[Schema] = None) -> Program:
     """Check every module as one program: the schema from all declarations, one fact namespace,
-    criteria and rules resolved, tests and accepts validated. ``modules`` are in load order."""
+    criteria and rules resolved, tests and accepts validated. ``modules`` are in load order.
+    ``schema``: the schema their declarations make, already built without a diagnostic (by an
+    earlier check of the same declarations)."""
     diags: list[Diagnostic] = []
-    schema, sd = build_schema(modules)
-    diags += sd
+    sd: list[Diagnostic] = []
+    if schema is None:
+        schema, sd = build_schema(modules)
+        diags += sd
     program = Program(schema=schema)
     criteria_ast: list[tuple[A.Criterion, str]] = []
     rules_ast: list[tuple[A.Rule, str]] = []

@@ -84,11 +84,16 @@ class Schema:
     def fingerprint(self) -> str:
         """A digest of everything that checking a fact against this vocabulary depends on (types,
         their fields, field types, optionality and inherits; enums and their members), and of
-        nothing else (not where they were declared). The check cache keys stored records by it."""
+        nothing else (not where they were declared). The check cache keys stored records by it.
+        Computed once: a schema does not change after :func:`build_schema` has made it."""
+        done = self.__dict__.get("_fingerprint")
+        if done is not None:
+            return done
         parts: list[Any] = [(t.name, [(f.name, f.type, f.optional) for f in t.fields.values()], t.inherits)
                             for t in self.types.values()]
         parts += [(e.name, e.open, e.members) for e in self.enums.values()]
-        return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+        self.__dict__["_fingerprint"] = done = hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+        return done
 
 
 def _labels(members: list[str], labels: list) -> dict[str, str]:

@@ -71,12 +71,14 @@ def compile(program: Program, criteria: Optional[list[CriterionIR]] = None) -> C
 
 
 def run(program: Program, facts: list[FactRecord], today: dt.date, *, engine: str = "durable",
-        max_derived: int = DEFAULT_MAX_DERIVED, compiled: Optional[CompiledRuleset] = None) -> RunResult:
+        max_derived: int = DEFAULT_MAX_DERIVED, compiled: Optional[CompiledRuleset] = None,
+        reuse_child: bool = False) -> RunResult:
     """Forward-chain the program's rules over ``facts`` and match its criteria, on durable_rules
     (reusing ``compiled`` when given) or on the reference evaluator. A run that stops (more derived
     facts than ``max_derived``, an engine failure, rules that depend on each other through
     negation) returns a result whose ``diagnostics`` say why (E501, E502, E218) instead of
-    raising."""
+    raising. ``reuse_child``: make the run in ``compiled``'s long-lived child (:mod:`.child`), as a
+    process that checks one set again and again does."""
     from .isolation import run_compiled
     from .reference import run_reference
 
@@ -84,7 +86,7 @@ def run(program: Program, facts: list[FactRecord], today: dt.date, *, engine: st
         if engine == "reference":
             return cap_findings(program, run_reference(program, facts, today, max_derived))
         if compiled is not None:
-            return cap_findings(program, run_compiled(compiled, facts, today, max_derived))
+            return cap_findings(program, run_compiled(compiled, facts, today, max_derived, reuse_child))
         with CompiledRuleset(program) as c:
             return cap_findings(program, run_compiled(c, facts, today, max_derived))
     except DerivationLimit as e:

@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 from ..checker.ir import (AllOf, AnyOf, Cmp, Const, CriterionIR, Has, InSet, Match, NotOf, NullRef, PathRef,
                           PatternIR, Program, operand_bindings)
-from .semantics import conjuncts, split_patterns, stratify
+from .semantics import conjuncts, getter, single_fact_test, split_patterns, stratify
 
 #: The condition shapes the compiler emits, as templates. ``TYPE``, ``FLAG``, ``KEY``, ``ALIAS``
 #: and ``OTHERKEY`` are placeholders; joins repeat.
@@ -277,9 +277,25 @@ class CompiledRuleset:
         self.definition_json = json.dumps(definition, ensure_ascii=False, sort_keys=True)
         self.partition_field = self._partition_field()
         self.splittable = self._splittable()
+        self.fact_tests, self.fact_keys = self._fact_plans()
         #: the cached durable ruleset and its lock (None when no rule reaches the engine: guards only)
         self.cached = _acquire(self.definition_json) if definition else None
         self.handle = self.cached.handle if self.cached is not None else None
+
+    def _fact_plans(self) -> tuple[dict, dict]:
+        """What a run computes for each fact, built once here: per type, its flags as
+        ``(flag, test, whether durable_rules needs it, the disjuncts it activates directly)`` and
+        its keys as ``(key, getter)``. A test or getter that reads other facts or the date belongs
+        to one run and is None here, with the conditions or fields a run builds it from
+        (:class:`~.durable_run.EngineRun`)."""
+        tests = {
+            t: [(fl.name, single_fact_test(fl.conds, None, None), fl.name in self.engine_flags,
+                 tuple(self.disjuncts[d] for d in self.direct.get(fl.name, ())), fl.conds)
+                for fl in flags]
+            for t, flags in self.flags.items()}
+        keys = {t: [(k.name, getter(PathRef(None, k.fields, None)), k.fields) for k in ks]
+                for t, ks in self.keys.items()}
+        return tests, keys
 
     def _splittable(self) -> bool:
         """Whether a run can be split between processes by value of the partition field, each

@@ -11,7 +11,7 @@ from typing import Any, Optional
 from ..checker.ir import Const, FactRecord, PathRef, PatternIR, RuleIR
 from .compiler import CompiledRuleset
 from .records import DerivationLimit, EngineError, Guard, MatchRecord, RunResult, derivations_from_plain, plain_guards
-from .semantics import (MISSING, check_guards, derived_id, getter, holds, index_value, key_text, path_value,
+from .semantics import (MISSING, check_guards, derived_id, holds, index_value, key_text, path_value,
                         single_fact_test, value_of)
 
 #: The durable state id of a run (partitions get numbered states under it).
@@ -75,15 +75,17 @@ class EngineRun:
         self.derived_ids: dict[tuple, str] = {}
         self.plans: dict[str, tuple] = {}  # rule -> (guards, deriver, positive bindings, several disjuncts)
         self.guard_index: dict[tuple, dict] = {}  # (type, own field paths) -> key values -> candidates
-        # per type: (flag, test, whether durable_rules needs it, the disjuncts it activates directly)
+        # per type: (flag, test, whether durable_rules needs it, the disjuncts it activates directly,
+        # its conditions); a test that reads other facts or the date is made for this run
         self.flag_tests: dict[str, list] = {
-            t: [(fl.name, single_fact_test(fl.conds, self.store, self.today), fl.name in compiled.engine_flags,
-                 tuple(compiled.disjuncts[d] for d in compiled.direct.get(fl.name, ())))
-                for fl in flags]
-            for t, flags in compiled.flags.items()}
+            t: plans if all(p[1] is not None for p in plans) else [
+                (name, test or single_fact_test(conds, self.store, self.today), engine, direct, conds)
+                for name, test, engine, direct, conds in plans]
+            for t, plans in compiled.fact_tests.items()}
         self.key_getters: dict[str, list] = {
-            t: [(k.name, getter(PathRef(None, k.fields, None)) or self._path_getter(k.fields)) for k in keys]
-            for t, keys in compiled.keys.items()}
+            t: plans if all(p[1] is not None for p in plans) else [
+                (name, get or self._path_getter(fields), fields) for name, get, fields in plans]
+            for t, plans in compiled.fact_keys.items()}
 
     def execute(self) -> RunResult:
         """Run over every fact."""
@@ -127,7 +129,7 @@ class EngineRun:
         if not tests:
             return None
         rec: Optional[dict[str, Any]] = None
-        for name, test, engine, direct in tests:
+        for name, test, engine, direct, _ in tests:
             if test(f):
                 for d in direct:  # queued with the fact alone; its one binding is added when run
                     if d.is_criterion:
@@ -140,7 +142,7 @@ class EngineRun:
                     rec[name] = 1
         if rec is None:
             return None
-        for name, get in self.key_getters.get(f.type, ()):
+        for name, get, _ in self.key_getters.get(f.type, ()):
             v = get(f)
             if v is not MISSING:
                 text = key_text(v)

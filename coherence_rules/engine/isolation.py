@@ -21,6 +21,10 @@ from .durable_run import EngineRun, _fact_id
 from .semantics import DEFAULT_MAX_DERIVED, MISSING, key_text
 
 FORK = True  # tests may turn it off to exercise the in-process path
+#: Whether a child reads the memory private to it (``RunResult.child_memory``, for the benchmarks'
+#: memory per fact): reading ``/proc/self/smaps_rollup`` walks every mapping, about 4 ms a run
+#: in a child of a large process, so it is off unless asked for.
+MEASURE_MEMORY = False
 
 
 #: A run over at least this many facts is split between processes when the ruleset allows it.
@@ -165,7 +169,8 @@ def _spawn(work, many: bool = False) -> tuple[int, int]:
             else:
                 payload = _payload(work)
             data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-            memory = _private_bytes()  # at its largest: the records and their pickle both held
+            # at its largest: the records and their pickle both held
+            memory = _private_bytes() if MEASURE_MEMORY else 0
             with os.fdopen(w, "wb") as out:
                 out.write(memory.to_bytes(8, "little"))
                 out.write(data)
@@ -258,10 +263,12 @@ def _merge(results: list[RunResult], max_derived: int) -> RunResult:
 
 
 def run_compiled(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.date,
-                 max_derived: int = DEFAULT_MAX_DERIVED) -> RunResult:
+                 max_derived: int = DEFAULT_MAX_DERIVED, reuse_child: bool = False) -> RunResult:
     """Run ``compiled`` over ``facts``: in a forked child (:func:`run_forked`), or in process when
     nothing reaches the engine (guards only) or ``fork`` is missing (then on a fresh ruleset,
-    abandoned afterwards: correct, but it leaks)."""
+    abandoned afterwards: correct, but it leaks). With ``reuse_child``, a run that would have a
+    child of its own is made in the ruleset's long-lived child instead (:mod:`.child`: a process
+    that checks one set again and again), with the same answer."""
     if _prepared:
         hit = _prepared.pop((id(compiled), id(facts), today, max_derived), None)
         if hit is not None:
@@ -272,6 +279,13 @@ def run_compiled(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.d
         if compiled.cached is None:
             return EngineRun(compiled, facts, today, max_derived).execute()
         if hasattr(os, "fork") and FORK:
+            if reuse_child and _reusable(compiled, facts):
+                from .child import child_for
+
+                res = child_for(compiled).run(facts, today, max_derived)
+                if res is not None:
+                    return res
+                # the child died: this run is made again in a child of its own, which reports a crash
             with compiled.cached.lock:
                 return run_forked(compiled, facts, today, max_derived)
         return EngineRun(compiled, facts, today, max_derived, handle=new_ruleset(compiled.definition_json)).execute()
@@ -283,6 +297,15 @@ def run_compiled(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.d
 #: ruleset and of the facts list, the date and the derivation limit: :func:`run_compiled` hands each
 #: one out once, to the run it was made for.
 _prepared: dict[tuple, object] = {}
+
+
+def _reusable(compiled: CompiledRuleset, facts: list[FactRecord]) -> bool:
+    """Whether a run may go to the ruleset's long-lived child (:mod:`.child`): not a large run
+    (it may be split, and would leave the child large), not under fault injection (whose tests
+    start a child per run)."""
+    from .child import MAX_FACTS
+
+    return len(facts) <= MAX_FACTS and not os.environ.get("COHERENCE_ENGINE_FAULT")
 
 
 def _forkable(compiled: CompiledRuleset, facts: list[FactRecord]) -> bool:

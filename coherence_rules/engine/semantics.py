@@ -487,10 +487,12 @@ def any_of(tests: list):
     return disj
 
 
-def single_fact_test(conds: list, store: dict, today: dt.date):
+def single_fact_test(conds: list, store: Optional[dict], today: Optional[dt.date]):
     """``fact -> bool``: the conjunction of ``conds``, single-fact conditions on one fact, as one
     closure: string-field tests in one call (:func:`field_tests`), other common shapes as
-    :func:`fast_test` closures, anything else through :func:`holds`."""
+    :func:`fast_test` closures, anything else through :func:`holds` (on ``store`` and ``today``).
+    With ``store`` None: None when some condition needs :func:`holds`, since the closure would then
+    belong to one run; otherwise the closure, which depends on no run and can serve them all."""
     simple, tests = [], []
     for cond in (lit for c in conds for lit in conjuncts(c)):
         plain = field_test(cond)
@@ -499,6 +501,9 @@ def single_fact_test(conds: list, store: dict, today: dt.date):
             continue
         t = fast_test(cond)
         if t is None:
+            if store is None:
+                return None
+
             def t(f, cond=cond):
                 return holds(cond, f, {}, store, today)
         tests.append(t)

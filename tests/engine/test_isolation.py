@@ -102,6 +102,7 @@ def test_split_run_records_what_one_process_records(monkeypatch, processes):
 
     generate, coherence_engine = _bench_compiled()
     records = coherence_engine._records(generate.generate_facts(4000, 3))
+    monkeypatch.setattr(durable, "MEASURE_MEMORY", True)
     one = coherence_engine.COMPILED.run(records, coherence_engine.TODAY)
     assert one.matches and one.derived
     monkeypatch.setattr(durable, "SPLIT_MIN_FACTS", 0)
