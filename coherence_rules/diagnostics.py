@@ -8,7 +8,6 @@ into ``docs/diagnostics.md``) and a golden test in ``tests/golden/``.
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import dataclass, field
 from typing import Iterable, Literal, Optional
 
@@ -466,9 +465,9 @@ def render_all_text(diags: list[Diagnostic], sources: Optional[SourceLines] = No
 
 def render_json(diags: list[Diagnostic]) -> str:
     from .findings.report import json_escape_controls
+    from .jsontext import dumps
 
-    return json_escape_controls(json.dumps({"diagnostics": [d.to_dict() for d in diags]}, indent=2, sort_keys=True,
-                                           ensure_ascii=False))
+    return json_escape_controls(dumps({"diagnostics": [d.to_dict() for d in diags]}))
 
 
 def codes_markdown() -> str:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -169,7 +168,9 @@ def dump_json(doc) -> str:
     newline, so the same input gives byte-identical output. What a terminal would act on is
     written as JSON's ``\\uXXXX`` escape (see :func:`json_escape_controls`), so the data read back
     are the same."""
-    return json_escape_controls(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False)) + "\n"
+    from ..jsontext import dumps
+
+    return json_escape_controls(dumps(doc)) + "\n"
 
 
 def json_escape_controls(text: str) -> str:

@@ -19,7 +19,6 @@ the same bytes as ``coherence check --format json``.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
@@ -443,7 +442,9 @@ def write_schemas(directory: Path) -> list[Path]:
 
 
 def _dump(doc: dict) -> str:
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    from ..jsontext import dumps
+
+    return dumps(doc) + "\n"
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m coherence_rules.serve.models docs/schemas`
