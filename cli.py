@@ -14,7 +14,6 @@ import datetime as dt
 import functools
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Optional
 
@@ -125,6 +124,8 @@ def handle_errors(fn):
         except Exception as e:  # noqa: BLE001 - the edge of the program
             echo(f"internal error: {type(e).__name__}: {e}", err=True)
             if os.environ.get("COHERENCE_DEBUG"):
+                import traceback  # only here: importing it costs every command 3 ms
+
                 traceback.print_exc()
             echo("This is a bug in coherence. Please report it with the command and the input that "
                        "trigger it (set COHERENCE_DEBUG=1 for details).", err=True)

@@ -49,14 +49,14 @@ _KEYS = ("ruleset", "with", "format", "fail_on", "as_of", "max_derived")
 
 def find_settings(start: Optional[Path] = None) -> tuple[dict, Optional[str]]:
     """The raw settings table and the file it came from (``({}, None)`` when there is none)."""
-    import tomllib
-
     here = (start or Path.cwd()).resolve()
     for d in [here, *here.parents]:
         for name in ("coherence.toml", "pyproject.toml"):
             p = d / name
             if not p.is_file():
                 continue
+            import tomllib  # only when there is a file to read (3 ms)
+
             try:
                 data = tomllib.loads(p.read_text(encoding="utf-8"))
             except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
