@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 import os
 import sys
 from pathlib import Path
@@ -228,6 +229,22 @@ def main() -> None:
     Exit codes: 0 ok, 1 findings at or beyond --fail-on (or failing tests), 2 bad input or usage,
     3 internal error.
     """
+    _collector_off_for_this_command()
+
+
+def _collector_off_for_this_command() -> None:
+    """A command runs once and ends: Python's cycle collector only slows it (about 12 ms of a
+    190 ms ``check``, in collections that find nothing to free: the data hold no cycles). It is
+    turned back on when the command ends (for a caller that goes on, such as a test) and by the
+    commands that stay up (:func:`_staying_up`)."""
+    if gc.isenabled():
+        gc.disable()
+        click.get_current_context().call_on_close(gc.enable)
+
+
+def _staying_up() -> None:
+    """The cycle collector on again, for a command that stays up (serve, lsp, --watch)."""
+    gc.enable()
 
 
 # ---- check ------------------------------------------------------------------------------------------------------
@@ -264,6 +281,7 @@ def check(ctx, paths, rulesets, with_paths, as_of, fmt, output, fail_on, explain
     if watch:
         from coherence_rules.commands import watch as watching
 
+        _staying_up()
         ctx.exit(watching.watch(lambda: watching.invoke_again(ctx, watch=False),
                                 watching.watched_paths(paths, opts.with_paths, opts.rulesets), ignore=[output]))
     fmt = fmt or opts.settings.format or "text"
@@ -429,6 +447,7 @@ def test_cmd(ctx, rulesets, coverage, threshold, fmt, as_of, watch):
         from coherence_rules.commands import watch as watching
         from coherence_rules.session import builtin_rulesets
 
+        _staying_up()
         ctx.exit(watching.watch(lambda: watching.invoke_again(ctx, watch=False),
                                 watching.watched_paths(rulesets=list(rulesets) or builtin_rulesets())))
     from coherence_rules.commands.language_tests import run_tests
@@ -762,6 +781,7 @@ def lsp(rulesets, with_paths):
 
     # paths are made absolute here: the server reads them from folders all over the disk
     names = [r if r in builtin_rulesets() else os.path.abspath(r) for r in rulesets]
+    _staying_up()
     serve(names or None, [os.path.abspath(resolve_reference(w)) for w in with_paths] or None)
 
 
@@ -806,6 +826,7 @@ def serve(paths, rulesets, with_paths, as_of, host, port):
                    "pip install 'coherence-rules[serve]'", err=True)
         sys.exit(EXIT_BAD_INPUT)
     opts = Options(rulesets, with_paths, as_of)
+    _staying_up()
     if not is_loopback(host):
         echo(f"warning: listening on {host}, not on a loopback address: anyone who can reach this machine "
                    "on that address can read and change the served files", err=True)

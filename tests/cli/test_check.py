@@ -205,3 +205,26 @@ def test_version_and_help():
     for cmd in ("check", "lint", "fmt", "test", "explain", "criteria", "import"):
         h = invoke(cmd, "--help")
         assert h.exit_code == 0 and "Usage: main" not in h.output or "Usage:" in h.output
+
+
+def test_a_command_runs_without_the_cycle_collector_and_restores_it(monkeypatch):
+    """The collector is off while a one-shot command runs (it only slowed it) and on again once
+    it has ended, for a caller that goes on (this test process)."""
+    import gc
+
+    from coherence_rules.session import Session
+    from tests.clirunner import invoke
+
+    seen = []
+    real = Session.render
+
+    def render(self, *a, **k):
+        seen.append(gc.isenabled())
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Session, "render", render)
+    assert gc.isenabled()
+    result = invoke("check", str(MAURITIUS), "--as-of", "2026-11-23")
+    assert result.exit_code == 1, result.stderr
+    assert seen == [False]
+    assert gc.isenabled()
