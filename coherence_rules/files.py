@@ -22,7 +22,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 #: How an existing file is opened to be written in place: never through a link, never blocking.
@@ -98,6 +97,8 @@ def write_bytes_atomically(path: str | os.PathLike, data: bytes, *, follow_symli
     tmp = None
     try:
         try:
+            import tempfile  # only to write: importing it costs every command 4 ms
+
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
         except OSError as e:
             raise WriteError(shown, f"cannot write '{shown}': cannot create a file in '{directory}': {_reason(e)}")

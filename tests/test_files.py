@@ -127,7 +127,9 @@ def test_a_read_only_directory_is_a_write_error(tmp_path, monkeypatch):
         def refuse(*args, **kwargs):
             raise PermissionError(errno.EACCES, "Permission denied")
 
-        monkeypatch.setattr(files.tempfile, "mkstemp", refuse)
+        import tempfile
+
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
     else:
         os.chmod(d, 0o555)
     try:

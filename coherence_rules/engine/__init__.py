@@ -80,10 +80,11 @@ def run(program: Program, facts: list[FactRecord], today: dt.date, *, engine: st
     raising. ``reuse_child``: make the run in ``compiled``'s long-lived child (:mod:`.child`), as a
     process that checks one set again and again does."""
     from .isolation import run_compiled
-    from .reference import run_reference
 
     try:
         if engine == "reference":
+            from .reference import run_reference
+
             return cap_findings(program, run_reference(program, facts, today, max_derived))
         if compiled is not None:
             return cap_findings(program, run_compiled(compiled, facts, today, max_derived, reuse_child))

@@ -40,7 +40,6 @@ import hashlib
 import os
 import pickle
 import stat
-import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -217,6 +216,8 @@ def write_checked(d: Optional[Path], name: str, magic: bytes, body: bytes) -> bo
         return False
     tmp = None
     try:
+        import tempfile  # only on a miss: importing it costs every command 4 ms
+
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
         with os.fdopen(fd, "wb") as f:
             f.write(magic + hashlib.sha256(body).digest() + body)
