@@ -236,14 +236,15 @@ def _collector_off_for_this_command() -> None:
     """A command runs once and ends: Python's cycle collector only slows it (about 12 ms of a
     190 ms ``check``, in collections that find nothing to free: the data hold no cycles). It is
     turned back on when the command ends (for a caller that goes on, such as a test) and by the
-    commands that stay up (:func:`_staying_up`)."""
+    commands that stay up or may run long (:func:`_staying_up`)."""
     if gc.isenabled():
         gc.disable()
         click.get_current_context().call_on_close(gc.enable)
 
 
 def _staying_up() -> None:
-    """The cycle collector on again, for a command that stays up (serve, lsp, --watch)."""
+    """The cycle collector on again, for a command that stays up or may run long (serve, lsp,
+    batch, --watch)."""
     gc.enable()
 
 
@@ -631,6 +632,7 @@ def batch(ctx, paths, rulesets, with_paths, as_of, jobs, store, fmt, output, fai
         fmt = opts.settings.format if opts.settings.format in BATCH_FORMATS else "table"
     progress = ProgressBar(sys.stderr, enabled=(not quiet) and sys.stderr.isatty())
     t0 = time.perf_counter()
+    _staying_up()  # a batch may run for hours (and a local Dask scheduler runs in this process)
     try:
         result = run_batch(list(paths), opts.rulesets, jobs=jobs, store=store, scheduler=scheduler, as_of=opts.as_of,
                            progress=progress, max_derived=opts.max_derived, with_paths=opts.with_paths,

@@ -619,19 +619,16 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
         specs = {s.name: {"name": s.name, "path": s.path, "rulesets": rulesets, "as_of": day, "cwd": cwd,
                           "max_derived": max_derived, "with": with_paths, "timeout": timeout} for s in todo}
         try:
-            # the entries pile up (megabytes of plain dicts, no cycles): a full collection would walk
-            # them all again and again
-            with paused_gc():
-                if not todo:
-                    pass
-                elif scheduler is not None:
-                    _run_dask(todo, specs, scheduler, jobs, finished)
-                elif jobs == 1 or len(todo) == 1:
-                    for chunk in _chunks(todo, 1):
-                        for s, entry in zip(chunk, check_chunk_task([specs[s.name] for s in chunk])):
-                            finished(s, entry)
-                else:
-                    _run_pool(todo, specs, jobs, finished, as_of)
+            if not todo:
+                pass
+            elif scheduler is not None:
+                _run_dask(todo, specs, scheduler, jobs, finished)
+            elif jobs == 1 or len(todo) == 1:
+                for chunk in _chunks(todo, 1):
+                    for s, entry in zip(chunk, check_chunk_task([specs[s.name] for s in chunk])):
+                        finished(s, entry)
+            else:
+                _run_pool(todo, specs, jobs, finished, as_of)
         finally:
             if progress is not None:
                 progress.finish()
