@@ -636,7 +636,7 @@ def batch(ctx, paths, rulesets, with_paths, as_of, jobs, store, fmt, output, fai
     try:
         result = run_batch(list(paths), opts.rulesets, jobs=jobs, store=store, scheduler=scheduler, as_of=opts.as_of,
                            progress=progress, max_derived=opts.max_derived, with_paths=opts.with_paths,
-                           timeout=timeout)
+                           timeout=timeout, encode_json=(fmt == "json" and view != "topics"))
     except BatchError as e:
         if e.diagnostics:
             emit_diagnostics(e.diagnostics, e.sources)

@@ -73,7 +73,7 @@ def timed(label: str, paths: list[str], **kw) -> tuple[str, float, str]:
     from coherence_rules.commands.batch import run_batch
 
     t0 = time.perf_counter()
-    result = run_batch(paths, as_of=AS_OF, **kw)
+    result = run_batch(paths, as_of=AS_OF, encode_json=True, **kw)  # as `coherence batch --format json`
     elapsed = time.perf_counter() - t0
     failed = len(result.failed)
     if failed:

@@ -382,7 +382,14 @@ class SourceLines:
         self._lines: dict[str, list[str]] = {}
 
     def add(self, file: str, text: str) -> None:
-        self._lines[file] = text.splitlines()
+        """``text``'s lines as the parser numbers them: split at ``\n`` only (texts are read with
+        their line ends made ``\n``), not at the other characters ``str.splitlines`` breaks at
+        (U+2028, form feed, ...), which a string may hold: an excerpt must show the line the
+        diagnostic names."""
+        lines = text.split("\n")
+        if lines[-1] == "":  # as after the last line end of a file, or an empty text
+            lines.pop()
+        self._lines[file] = lines
 
     def copy(self, other: "SourceLines", file: str) -> None:
         """Take ``file``'s lines from ``other`` (shared, not split again; the file as an empty

@@ -39,9 +39,11 @@ def _key(k: Any) -> str:
     raise TypeError(f"keys must be str, int, float, bool or None, not {k.__class__.__name__}")
 
 
-def dumps(doc: Any) -> str:
+def dumps(doc: Any, depth: int = 0) -> str:
     """``doc`` (dicts, lists, tuples, strings, numbers, booleans, None) as indented JSON with
-    sorted keys and no final newline; TypeError for anything else, as ``json.dumps``."""
+    sorted keys and no final newline; TypeError for anything else, as ``json.dumps``. ``depth``:
+    the nesting depth ``doc`` will have inside a larger document, whose text this is then to be
+    put in (its lines indented for that depth; the first line is not)."""
     out: list[str] = []
     append = out.append
 
@@ -99,5 +101,5 @@ def dumps(doc: Any) -> str:
         else:
             raise TypeError(f"Object of type {cls.__name__} is not JSON serializable")
 
-    enc(doc, "\n")
+    enc(doc, "\n" + "  " * depth)
     return "".join(out)

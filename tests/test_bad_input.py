@@ -365,3 +365,18 @@ def test_self_feeding_rule_stops_with_the_default_limit(tmp_path):
     except subprocess.TimeoutExpired:
         pytest.fail("check with the default --max-derived did not stop within two minutes")
     assert "error[E501]" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x0c", "\x1c", "\x85"])
+def test_an_excerpt_shows_the_line_named_after_a_string_holding_a_line_separator(tmp_path, monkeypatch, separator):
+    """Python's ``splitlines`` also breaks at these characters; the parser counts lines at ``\\n``
+    only, so the excerpt under ``file:2:...`` must be line 2 as the parser counts it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "set.policy").write_text(
+        f'jurisdiction HX "Republic{separator}of Hostile" {{ level: national }}\n'
+        'objective HX.1 "Expand the nursing workforce" { jurisdiction: HX  area: health_access }\n',
+        encoding="utf-8")
+    result = CliRunner().invoke(main, ["lint", "set.policy"])
+    assert result.exit_code == 2, result.output
+    assert "--> set.policy:2:" in result.output
+    assert '2 | objective HX.1 "Expand the nursing workforce"' in result.output

@@ -50,6 +50,9 @@ DASK_MISSING = "the Dask scheduler needs Dask distributed: pip install 'coherenc
 #: The key of a set's entry that holds its agreements and their clauses (the data of ``--view
 #: topics``). Stored with the entry; left out of the ``coherence-batch/1`` document.
 TOPICS_KEY = "agreements"
+#: An entry's JSON text, written by the worker that checked the set when the caller asked for it
+#: (``run_batch(encode_json=True)``), so that the parent only joins texts (:meth:`BatchResult.to_json`).
+ENCODED_KEY = "_json"
 
 
 # ---- the rulesets part, once per process ------------------------------------------------------------------------
@@ -193,6 +196,16 @@ def _timeout_entry(name: str, as_of: dt.date, seconds: float) -> dict:
     return e
 
 
+def encode_entry(entry: dict) -> str:
+    """An entry's JSON text as the batch document holds it: without the topic view's data, at the
+    depth of an item of the document's ``sets``."""
+    from ..findings.report import json_escape_controls
+    from ..jsontext import dumps
+
+    public = {k: v for k, v in entry.items() if k not in (TOPICS_KEY, ENCODED_KEY, "_transient")}
+    return json_escape_controls(dumps(public, depth=2))
+
+
 def check_set_task(spec: dict, session=None) -> dict:
     """Check one set described by a plain dict and return its entry: the function the process
     pool and Dask workers run (through :func:`check_chunk_task`). ``spec``: ``name``, ``path``,
@@ -211,6 +224,8 @@ def check_set_task(spec: dict, session=None) -> dict:
                 entry = _entry(spec["name"], report)
                 # the topic view's data travels (and is stored) with the set's findings
                 entry[TOPICS_KEY] = agreements if entry["status"] == "ok" else []
+                if spec.get("encode"):
+                    entry[ENCODED_KEY] = encode_entry(entry)
                 return entry
         except SetTimeout:
             return _timeout_entry(spec["name"], as_of, spec["timeout"])
@@ -439,6 +454,8 @@ class BatchResult:
     skipped: list[str] = field(default_factory=list)
     #: warnings about how the sets were named (W413: one directory holding many sets)
     notes: list = field(default_factory=list)
+    #: set name -> its entry's JSON text (:func:`encode_entry`), for the sets whose worker wrote it
+    encoded: dict = field(default_factory=dict, repr=False)
 
     @property
     def failed(self) -> list[dict]:
@@ -494,7 +511,22 @@ class BatchResult:
         }
 
     def to_json(self) -> str:
-        return dump_json(self.to_dict())
+        """The document as JSON (``dump_json`` of :meth:`to_dict`, character for character). The
+        entries' texts that workers wrote are joined in, not encoded again: with thousands of
+        sets, encoding them was most of what the parent did after the workers (``docs/batch.md``)."""
+        if not self.encoded:
+            return dump_json(self.to_dict())
+        import uuid
+
+        doc = self.to_dict()
+        marker = f"coherence-sets-{uuid.uuid4().hex}"
+        sets, doc["sets"] = doc["sets"], marker
+        texts = [self.encoded.get(s["name"]) or encode_entry(s) for s in sets]
+        listed = "[\n    " + ",\n    ".join(texts) + "\n  ]" if texts else "[]"
+        head = dump_json(doc)
+        quoted = f'"{marker}"'
+        assert head.count(quoted) == 1
+        return head.replace(quoted, listed, 1)
 
 
 # ---- running ----------------------------------------------------------------------------------------------------
@@ -547,7 +579,7 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
               store: Optional[str | os.PathLike] = None, scheduler: Optional[str] = None,
               as_of: Optional[dt.date] = None, progress: Optional[ProgressBar] = None,
               max_derived: Optional[int] = None, with_paths: Sequence[str | os.PathLike] = (),
-              timeout: Optional[float] = None) -> BatchResult:
+              timeout: Optional[float] = None, encode_json: bool = False) -> BatchResult:
     """Check every path in ``set_paths`` as one policy set.
 
     ``jobs``: worker processes (default: the number of CPUs); ``store``: a SQLite file to commit
@@ -556,7 +588,9 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
     (``tcp://host:port``); ``progress``: a :class:`ProgressBar` (or an object with ``start``,
     ``update`` and ``finish``); ``with_paths``: reference facts that join every set; ``timeout``:
     seconds a set may take (None: no limit), past which it is stopped and fails with E503 while
-    the others go on (not stored, so a rerun tries it again; local runs only). A Markdown file
+    the others go on (not stored, so a rerun tries it again; local runs only); ``encode_json``: the
+    caller will want :meth:`BatchResult.to_json`, so each worker writes its sets' JSON text
+    (the same document, made faster). A Markdown file
     given as a set that holds no ``policy`` or ``rules`` block (a README) is skipped and named in
     :attr:`BatchResult.skipped`. Raises
     :class:`BatchError` when the rulesets do not check, the store is unusable, Dask is missing, or
@@ -593,6 +627,7 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
 
     db = Store(store) if store is not None else None
     entries: dict[str, dict] = {}
+    encoded: dict[str, str] = {}
     todo: list[_Set] = []
     try:
         for s in sets:
@@ -609,6 +644,9 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
 
         def finished(s: _Set, entry: dict) -> None:
             transient = entry.pop("_transient", False)
+            text = entry.pop(ENCODED_KEY, None)
+            if text is not None:
+                encoded[s.name] = text
             entries[s.name] = entry
             if db is not None and not transient:
                 db.put(s.name, s.inputs_sha, rules_sha, day, entry)
@@ -617,7 +655,8 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
 
         cwd = os.getcwd()
         specs = {s.name: {"name": s.name, "path": s.path, "rulesets": rulesets, "as_of": day, "cwd": cwd,
-                          "max_derived": max_derived, "with": with_paths, "timeout": timeout} for s in todo}
+                          "max_derived": max_derived, "with": with_paths, "timeout": timeout,
+                          "encode": encode_json} for s in todo}
         try:
             if not todo:
                 pass
@@ -640,7 +679,7 @@ def run_batch(set_paths: Sequence[str | os.PathLike], rulesets: Optional[Sequenc
     extra = sorted({f["criterion"] for e in entries.values() for f in e["findings"]} - set(criteria))
     return BatchResult(sets=[entries[s.name] for s in sets], criteria=criteria + extra, rulesets=ruleset_info(rules),
                        as_of=as_of, reused=reused, computed=len(todo), elapsed=time.perf_counter() - t0,
-                       skipped=skipped, notes=notes)
+                       skipped=skipped, notes=notes, encoded=encoded)
 
 
 def _run_pool(todo: list[_Set], specs: dict, jobs: int, finished: Callable, as_of: dt.date) -> None:

@@ -73,6 +73,37 @@ def test_output_is_byte_identical_whatever_the_jobs(workdir):
     assert one == two
 
 
+def test_entries_encoded_by_the_workers_make_the_same_document(workdir):
+    """`encode_json` (what `batch --format json` asks): each worker writes its sets' JSON text
+    and the parent joins them; the document is the same, character for character, with a failed
+    set, sets reused from the store (encoded by the parent) and titles holding characters a
+    terminal would act on (escaped in the joined texts too)."""
+    (workdir / "ghana").mkdir()
+    (workdir / "ghana" / "labour-migration.policy").write_text(BROKEN, encoding="utf-8")
+    (workdir / "hostile").mkdir()
+    (workdir / "hostile" / "set.policy").write_text(
+        'jurisdiction HX "Hostile \u001b[2J state" { level: national }\n'
+        'instrument HX-P "Policy \u2028of\u202e the state" { kind: policy  jurisdiction: HX }\n'
+        'objective HX-P.1 "Reverse the brain drain \u009b[31m" {\n'
+        '  instrument: HX-P  sector: development  area: return  aim: increase  target: return\n}\n',
+        encoding="utf-8")
+    sets = example_sets() + ["ghana", "hostile"]
+    plain = run_batch(sets, jobs=2, as_of=AS_OF)
+    assert not plain.encoded
+    encoded = run_batch(sets, jobs=2, as_of=AS_OF, encode_json=True)
+    assert sorted(encoded.encoded) == sorted(sets)
+    assert encoded.to_json() == plain.to_json()
+    doc = plain.to_json()
+    assert "Reverse the brain drain \\u009b[31m" in doc and "\x9b" not in doc and "\u2028" not in doc
+    store = workdir / "r.sqlite"
+    run_batch(sets[:2], jobs=1, as_of=AS_OF, store=store)
+    mixed = run_batch(sets, jobs=2, as_of=AS_OF, store=store, encode_json=True)
+    assert mixed.reused == 2 and len(mixed.encoded) == len(sets) - 2
+    assert mixed.to_json() == plain.to_json()
+    assert run_batch(["mauritius"], jobs=1, as_of=AS_OF, encode_json=True).to_json() == \
+        run_batch(["mauritius"], jobs=1, as_of=AS_OF).to_json()
+
+
 def test_a_bad_set_fails_alone(workdir):
     (workdir / "ghana").mkdir()
     (workdir / "ghana" / "labour-migration.policy").write_text(BROKEN, encoding="utf-8")
