@@ -382,10 +382,10 @@ class SourceLines:
         self._lines: dict[str, list[str]] = {}
 
     def add(self, file: str, text: str) -> None:
-        """``text``'s lines as the parser numbers them: split at ``\n`` only (texts are read with
-        their line ends made ``\n``), not at the other characters ``str.splitlines`` breaks at
-        (U+2028, form feed, ...), which a string may hold: an excerpt must show the line the
-        diagnostic names."""
+        """``text``'s lines as the parser numbers them: split at line feeds only (texts are read
+        with their line ends made line feeds), not at the other characters ``str.splitlines``
+        breaks at (U+2028, form feed, ...), which a string may hold: an excerpt must show the line
+        the diagnostic names."""
         lines = text.split("\n")
         if lines[-1] == "":  # as after the last line end of a file, or an empty text
             lines.pop()

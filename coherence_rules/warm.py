@@ -113,8 +113,9 @@ class WarmSession:
     reads and parses that file alone; and, for a set that brings only facts, the rulesets'
     criteria and rules as checked once (:func:`_check_on_shared_rules`): what is checked again is
     the facts, which share one namespace, then the engine runs again (in the compiled ruleset's
-    long-lived child, ``engine.child``, instead of a fork per check) and the findings are built. Each check is a fresh :class:`Session` whose products,
-    diagnostics and report are those of a cold ``Session`` on the same files
+    long-lived child, ``engine.child``, instead of a fork per check) and the findings are built.
+    Each check is a fresh :class:`Session` whose products, diagnostics and report are those of a
+    cold ``Session`` on the same files
     (``tests/test_warm_session.py`` holds them equal through edits).
 
     ``paths``, ``with_paths``, ``rulesets``/``rules``, ``as_of``, ``max_derived``, ``format``,

@@ -148,6 +148,8 @@ class EngineChild:
         from .isolation import _decode
 
         with self.lock:
+            if not self._finalizer.alive:  # closed while this caller waited for the lock
+                return None
             request = pickle.dumps((_plain(facts), today, max_derived), protocol=pickle.HIGHEST_PROTOCOL)
             try:
                 _write_all(self.requests, len(request).to_bytes(8, "little") + request)

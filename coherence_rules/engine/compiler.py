@@ -284,10 +284,10 @@ class CompiledRuleset:
 
     def _fact_plans(self) -> tuple[dict, dict]:
         """What a run computes for each fact, built once here: per type, its flags as
-        ``(flag, test, whether durable_rules needs it, the disjuncts it activates directly)`` and
-        its keys as ``(key, getter)``. A test or getter that reads other facts or the date belongs
-        to one run and is None here, with the conditions or fields a run builds it from
-        (:class:`~.durable_run.EngineRun`)."""
+        ``(flag, test, whether durable_rules needs it, the disjuncts it activates directly, its
+        conditions)`` and its keys as ``(key, getter, its fields)``. A test or getter that reads
+        other facts or the date belongs to one run and is None here; a run builds it from the
+        conditions or fields (:class:`~.durable_run.EngineRun`)."""
         tests = {
             t: [(fl.name, single_fact_test(fl.conds, None, None), fl.name in self.engine_flags,
                  tuple(self.disjuncts[d] for d in self.direct.get(fl.name, ())), fl.conds)

@@ -282,7 +282,10 @@ def run_compiled(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.d
             if reuse_child and _reusable(compiled, facts):
                 from .child import child_for
 
-                res = child_for(compiled).run(facts, today, max_derived)
+                try:
+                    res = child_for(compiled).run(facts, today, max_derived)
+                except OSError:  # no child could be started (out of processes or memory)
+                    res = None
                 if res is not None:
                     return res
                 # the child died: this run is made again in a child of its own, which reports a crash

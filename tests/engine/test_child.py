@@ -182,3 +182,26 @@ def test_a_warm_session_forks_once_for_many_checks(tmp_path, monkeypatch):
         assert reports[-1] == cold
     finally:
         child_mod.close_all()
+
+
+def test_a_closed_child_is_not_written_to(sets):
+    """A caller that got the child before another closed it gets None (the run goes elsewhere),
+    never a write to a file descriptor the process may have given to something else since."""
+    _, program, compiled = sets[0]
+    child = child_mod.child_for(compiled)
+    child.close()
+    assert child.run(program.facts, AS_OF, 10_000) is None
+    assert _reaped(child.pid)
+
+
+def test_no_child_to_be_had_means_a_child_of_its_own(sets, monkeypatch):
+    _, program, compiled = sets[0]
+    want = _content(isolation.run_compiled(compiled, program.facts, AS_OF))
+    child_mod.close_all()
+
+    def refused(compiled):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(child_mod, "EngineChild", refused)
+    assert _content(isolation.run_compiled(compiled, program.facts, AS_OF, reuse_child=True)) == want
+    assert child_mod._children == {}
