@@ -125,6 +125,12 @@ class EngineChild:
                 os.closerange(3, keep[0])
                 os.closerange(keep[0] + 1, keep[1])
                 os.closerange(keep[1] + 1, _max_fd())
+                # nor the standard input and output: the language server speaks through them, and
+                # its editor waits for their end
+                null = os.open(os.devnull, os.O_RDWR)
+                os.dup2(null, 0)
+                os.dup2(null, 1)
+                os.close(null)
                 die_with_parent(parent, watch=False)
                 _serve(compiled, to_child, from_child)
                 status = 0

@@ -205,3 +205,21 @@ def test_no_child_to_be_had_means_a_child_of_its_own(sets, monkeypatch):
     monkeypatch.setattr(child_mod, "EngineChild", refused)
     assert _content(isolation.run_compiled(compiled, program.facts, AS_OF, reuse_child=True)) == want
     assert child_mod._children == {}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_the_child_holds_only_its_pipes(sets, tmp_path):
+    """A server's listening socket, an editor's pipes on standard input and output, another
+    child's pipes: none of them stays open in the long-lived child after its parent closes them."""
+    _, program, compiled = sets[0]
+    child_mod.close_all()
+    held = open(tmp_path / "held.txt", "w")
+    try:
+        isolation.run_compiled(compiled, program.facts, AS_OF, reuse_child=True)
+        child = child_mod.child_for(compiled)
+        fds = {int(fd): os.readlink(f"/proc/{child.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{child.pid}/fd")}
+    finally:
+        held.close()
+    assert fds[0] == os.devnull and fds[1] == os.devnull
+    others = {fd: target for fd, target in fds.items() if fd > 2}
+    assert len(others) == 2 and all(t.startswith("pipe:") for t in others.values()), fds
