@@ -471,10 +471,9 @@ def render_all_text(diags: list[Diagnostic], sources: Optional[SourceLines] = No
 
 
 def render_json(diags: list[Diagnostic]) -> str:
-    from .findings.report import json_escape_controls
-    from .jsontext import dumps
+    from .findings.report import json_text
 
-    return json_escape_controls(dumps({"diagnostics": [d.to_dict() for d in diags]}))
+    return json_text({"diagnostics": [d.to_dict() for d in diags]})
 
 
 def codes_markdown() -> str:

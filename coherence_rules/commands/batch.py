@@ -196,14 +196,18 @@ def _timeout_entry(name: str, as_of: dt.date, seconds: float) -> dict:
     return e
 
 
-def encode_entry(entry: dict) -> str:
-    """An entry's JSON text as the batch document holds it: without the topic view's data, at the
-    depth of an item of the document's ``sets``."""
-    from ..findings.report import json_escape_controls
-    from ..jsontext import dumps
+def public_entry(entry: dict) -> dict:
+    """An entry as the ``coherence-batch/1`` document holds it: without the topic view's data
+    and the keys that only travel between a worker and the parent."""
+    return {k: v for k, v in entry.items() if k not in (TOPICS_KEY, ENCODED_KEY, "_transient")}
 
-    public = {k: v for k, v in entry.items() if k not in (TOPICS_KEY, ENCODED_KEY, "_transient")}
-    return json_escape_controls(dumps(public, depth=2))
+
+def encode_entry(entry: dict) -> str:
+    """An entry's JSON text as the batch document holds it (:func:`public_entry`), at the depth of
+    an item of the document's ``sets``."""
+    from ..findings.report import json_text
+
+    return json_text(public_entry(entry), depth=2)
 
 
 def check_set_task(spec: dict, session=None) -> dict:
@@ -500,15 +504,18 @@ class BatchResult:
             "expired": sum(1 for f in findings if f["status"] == "expired"),
         }
 
-    def to_dict(self) -> dict:
+    def _head(self) -> dict:
+        """The document without its ``sets``."""
         return {
             **document_head(SCHEMA, self.as_of),
             "ruleset": self.rulesets,
             "criteria": self.criteria,
             "summary": self.summary(),
             "matrix": self.matrix(),
-            "sets": [{k: v for k, v in s.items() if k != TOPICS_KEY} for s in self.sets],
         }
+
+    def to_dict(self) -> dict:
+        return {**self._head(), "sets": [public_entry(s) for s in self.sets]}
 
     def to_json(self) -> str:
         """The document as JSON (``dump_json`` of :meth:`to_dict`, character for character). The
@@ -518,12 +525,10 @@ class BatchResult:
             return dump_json(self.to_dict())
         import uuid
 
-        doc = self.to_dict()
         marker = f"coherence-sets-{uuid.uuid4().hex}"
-        sets, doc["sets"] = doc["sets"], marker
-        texts = [self.encoded.get(s["name"]) or encode_entry(s) for s in sets]
+        texts = [self.encoded.get(s["name"]) or encode_entry(s) for s in self.sets]
         listed = "[\n    " + ",\n    ".join(texts) + "\n  ]" if texts else "[]"
-        head = dump_json(doc)
+        head = dump_json({**self._head(), "sets": marker})
         quoted = f'"{marker}"'
         if head.count(quoted) != 1:  # cannot happen (a fresh random marker), but never a wrong document
             return dump_json(self.to_dict())

@@ -30,14 +30,16 @@ from ..checker.ir import FactRecord
 from ..runtime import die_with_parent, parent_death_prctl, paused_gc
 from .compiler import CompiledRuleset
 from .durable_run import EngineRun
+from . import isolation
 
 #: Runs one child makes before it is replaced (its durable states are never freed).
 RUNS_PER_CHILD = 200
 #: Growth of a child's peak resident memory past which it is replaced after its current run (each
 #: run's states stay: about 2.8 MB a run of the Mauritius set, so about 23 runs a child).
 MEMORY_PER_CHILD = 64 * 1024 * 1024
-#: Runs of more facts than this go to a child of their own (and may be split between processes).
-MAX_FACTS = 20_000
+#: Runs of more facts than this go to a child of their own: those that may be split between
+#: processes.
+MAX_FACTS = isolation.SPLIT_MIN_FACTS
 #: Long-lived children kept at once (one per compiled ruleset in use), least recently used first.
 MAX_CHILDREN = 4
 
@@ -75,8 +77,6 @@ def _plain(facts: list[FactRecord]) -> list[tuple]:
 def _serve(compiled: CompiledRuleset, requests: int, replies: int) -> None:
     """The child's loop: read a run, make it, send its records, until the pipe closes."""
     import resource
-
-    from . import isolation
 
     gc.disable()  # runs make no reference cycles; the child is replaced before it grows
     n = 0
@@ -151,8 +151,6 @@ class EngineChild:
         :class:`~.records.DerivationLimit` or :class:`~.records.EngineError`, as the run's own
         child would give. None when this child died or could not be reached (then it is closed,
         and the run is to be made elsewhere). Interrupted while waiting, it kills the child."""
-        from .isolation import _decode
-
         with self.lock:
             if not self._finalizer.alive:  # closed while this caller waited for the lock
                 return None
@@ -174,7 +172,7 @@ class EngineChild:
             self.grown = int.from_bytes(head[16:], "little")
             with paused_gc():
                 kind, body = pickle.loads(data)  # our own child's bytes, never user input
-            return _decode(kind, body, memory, len(data))
+            return isolation._decode(kind, body, memory, len(data))
 
     def close(self) -> None:
         """End the child (it exits when its pipe closes; it is killed if it does not)."""

@@ -279,7 +279,7 @@ def run_compiled(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.d
         if compiled.cached is None:
             return EngineRun(compiled, facts, today, max_derived).execute()
         if hasattr(os, "fork") and FORK:
-            if reuse_child and _reusable(compiled, facts):
+            if reuse_child and _reusable(facts):
                 from .child import child_for
 
                 try:
@@ -302,7 +302,7 @@ def run_compiled(compiled: CompiledRuleset, facts: list[FactRecord], today: dt.d
 _prepared: dict[tuple, object] = {}
 
 
-def _reusable(compiled: CompiledRuleset, facts: list[FactRecord]) -> bool:
+def _reusable(facts: list[FactRecord]) -> bool:
     """Whether a run may go to the ruleset's long-lived child (:mod:`.child`): not a large run
     (it may be split, and would leave the child large), not under fault injection (whose tests
     start a child per run)."""

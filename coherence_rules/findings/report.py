@@ -168,11 +168,18 @@ def dump_json(doc) -> str:
     newline, so the same input gives byte-identical output. What a terminal would act on is
     written as JSON's ``\\uXXXX`` escape (see :func:`json_escape_controls`), so the data read back
     are the same."""
+    return json_text(doc) + "\n"
+
+
+def json_text(value, depth: int = 0) -> str:
+    """``value`` as :func:`dump_json` writes it, without the final newline; ``depth``: the nesting
+    depth it has inside a larger document, whose text this is to be put in (a batch's entries,
+    written by the workers)."""
     from ..jsontext import dumps
     from ..runtime import paused_gc
 
     with paused_gc():  # a batch's document is a million values, and encoding allocates no cycles
-        return json_escape_controls(dumps(doc)) + "\n"
+        return json_escape_controls(dumps(value, depth))
 
 
 def json_escape_controls(text: str) -> str:

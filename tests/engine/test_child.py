@@ -128,12 +128,12 @@ def test_a_child_grown_too_large_is_replaced(sets):
 
 def test_fault_injection_and_large_runs_go_to_a_child_of_their_own(sets, monkeypatch):
     _, program, compiled = sets[0]
-    assert isolation._reusable(compiled, program.facts)
+    assert isolation._reusable(program.facts)
     monkeypatch.setattr(child_mod, "MAX_FACTS", len(program.facts) - 1)
-    assert not isolation._reusable(compiled, program.facts)
-    monkeypatch.setattr(child_mod, "MAX_FACTS", 20_000)
+    assert not isolation._reusable(program.facts)
+    monkeypatch.setattr(child_mod, "MAX_FACTS", isolation.SPLIT_MIN_FACTS)
     monkeypatch.setenv("COHERENCE_ENGINE_FAULT", "kill")
-    assert not isolation._reusable(compiled, program.facts)
+    assert not isolation._reusable(program.facts)
     from coherence_rules.engine.records import EngineError
 
     with pytest.raises(EngineError):
